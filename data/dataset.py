@@ -1,0 +1,57 @@
+"""The in-memory form every loader returns, and the validation split carved from it."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The validation images are the same for every training seed, so runs that differ
+# only in --seed are compared on the same held-out images.
+VALIDATION_SEED = 20240601
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images as uint8 (N, H, W, C), labels as int32 (N,) in 0..num_classes-1.
+
+    Images stay uint8 in memory (a quarter of float32's size); the tf.data
+    pipeline converts each batch to float32.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int = 10
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    def limited(self, limit: int | None) -> "Dataset":
+        """The first `limit` training and test images (all of them for None)."""
+        if limit is None:
+            return self
+        return Dataset(
+            self.name,
+            self.x_train[:limit],
+            self.y_train[:limit],
+            self.x_test[:limit],
+            self.y_test[:limit],
+            self.num_classes,
+        )
+
+
+def carve_validation(images, labels, fraction: float, seed: int = VALIDATION_SEED):
+    """Split a training set into (train_x, train_y, val_x, val_y) by a seeded shuffle.
+
+    Validation always comes out of the training split, never the test split. At
+    least one image is held out when fraction > 0.
+    """
+    count = len(images)
+    held_out = int(round(count * fraction))
+    if fraction > 0:
+        held_out = min(max(held_out, 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    val_index, train_index = np.sort(order[:held_out]), np.sort(order[held_out:])
+    return images[train_index], labels[train_index], images[val_index], labels[val_index]

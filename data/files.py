@@ -1,0 +1,71 @@
+"""Where data files live, how they are verified, and how missing ones are fetched.
+
+The data directory is chosen by `--data-dir`, else the environment variable
+DIGITS_DATA_DIR, else the Keras cache (~/.keras/datasets). Downloads go to that
+directory, never into the repository.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from data.errors import DataError
+
+DATA_DIR_ENV = "DIGITS_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """DIGITS_DATA_DIR if set, else the Keras cache folder for data sets."""
+    configured = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    keras_home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    return Path(keras_home, "datasets").expanduser()
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file, read in 1 MiB chunks so large files stay out of memory."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, expected: str, algorithm: str) -> None:
+    """Raise DataError unless the file's digest is the published one."""
+    actual = file_digest(path, algorithm)
+    if actual != expected:
+        raise DataError(
+            f"{path} is corrupt or not the published file ({algorithm} {actual}, "
+            f"expected {expected}); delete it and download it again."
+        )
+
+
+def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, needed: str) -> Path:
+    """Download `url` to data_dir/name, checking its digest; one clear DataError on failure.
+
+    `needed` names the files a user could put in data_dir instead, for the message.
+    """
+    # Imported here so that reading local files never pays for importing Keras.
+    import keras
+
+    target = data_dir / name
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # An absolute cache_subdir makes Keras save exactly into data_dir.
+        keras.utils.get_file(
+            fname=name,
+            origin=url,
+            file_hash=expected,
+            hash_algorithm=algorithm,
+            cache_subdir=str(data_dir.resolve()),
+        )
+    except Exception as error:  # no network, a proxy, a full disk: all end the same way
+        target.unlink(missing_ok=True)
+        raise DataError(
+            f"{needed} not found in {data_dir} and the download from {url} failed "
+            f"({type(error).__name__}); put the files there, or point --data-dir "
+            f"(or {DATA_DIR_ENV}) at a folder that has them."
+        ) from error
+    return target

@@ -1,0 +1,151 @@
+"""Measure a trained model on its test set, with the pictures people expect.
+
+    python evaluate.py                            # the run in runs/convnet_mnist/
+    python evaluate.py --run-dir runs/mlp_mnist
+
+Writes into the run directory: evaluation.json (accuracy, per-class precision,
+recall and F1, the confusion matrix, and how well the exported SavedModel agrees
+with model.keras), confusion_matrix.png and mistakes.png.
+"""
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from data import UserError, default_data_dir, load_dataset  # noqa: E402
+from models import runs  # noqa: E402
+
+EVALUATION_FILE = "evaluation.json"
+CONFUSION_FILE = "confusion_matrix.png"
+MISTAKES_FILE = "mistakes.png"
+BATCH_SIZE = 1000  # test images per forward pass
+# SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    run_dir: Path
+    data_dir: Path | None  # None: the folder the run was trained from
+    max_mistakes: int
+
+
+def parse_args(argv: list[str] | None) -> EvaluateConfig:
+    parser = argparse.ArgumentParser(
+        description="Evaluate a trained run on its test set and draw its confusion matrix and mistakes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
+                        help="run directory written by train.py")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder with the data files (default: the one the run was trained from)")
+    parser.add_argument("--max-mistakes", type=int, default=48, help="misclassified images shown in mistakes.png")
+    args = parser.parse_args(argv)
+    return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes)
+
+
+def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
+    """Class probabilities (N, K) float32 from `predict`, a function of a float32 batch."""
+    import numpy as np
+
+    from data.pipeline import normalise
+
+    return np.concatenate([
+        np.asarray(predict(normalise(images[start:start + batch_size])))
+        for start in range(0, len(images), batch_size)
+    ])
+
+
+def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dict:
+    """How the exported SavedModel's serving_default signature agrees with model.keras."""
+    import numpy as np
+    import tensorflow as tf
+
+    serving = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    (input_name,) = serving.structured_input_signature[1]
+
+    def predict(batch):
+        (output,) = serving(**{input_name: batch}).values()
+        return output
+
+    exported = predict_probabilities(predict, images)
+    disagreements = int((exported.argmax(1) != keras_probabilities.argmax(1)).sum())
+    difference = float(np.abs(exported - keras_probabilities).max())
+    return {
+        "images": len(images),
+        "prediction_disagreements": disagreements,
+        "max_probability_difference": difference,
+        "agrees": disagreements == 0 and difference <= PARITY_TOLERANCE,
+    }
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    import numpy as np
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from models import figures
+
+    run_dir = runs.require_run(config.run_dir)
+    settings = runs.read_json(run_dir / runs.CONFIG_FILE)
+    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
+    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
+    model = runs.load_model(run_dir / runs.MODEL_FILE)
+
+    probabilities = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)
+    predicted = probabilities.argmax(axis=1)
+    truth = digits.y_test
+    labels = list(range(digits.num_classes))
+    names = [str(label) for label in labels]
+    report = classification_report(truth, predicted, labels=labels, target_names=names,
+                                   output_dict=True, zero_division=0)
+    matrix = confusion_matrix(truth, predicted, labels=labels)
+    parity = savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, digits.x_test, probabilities)
+
+    wrong = np.flatnonzero(predicted != truth)
+    # Most confident mistakes first: those are the ones worth a look.
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:config.max_mistakes]
+    evaluation = {
+        "dataset": settings["dataset"],
+        "test_images": len(truth),
+        "accuracy": float((predicted == truth).mean()),
+        "errors": int((predicted != truth).sum()),
+        "per_class": {name: report[name] for name in names},
+        "macro_avg": report["macro avg"],
+        "confusion_matrix": matrix.tolist(),
+        "savedmodel_parity": parity,
+    }
+    runs.write_json(run_dir / EVALUATION_FILE, evaluation)
+    runs.save_figure(figures.confusion_matrix(matrix, names), run_dir / CONFUSION_FILE)
+    runs.save_figure(
+        figures.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], probabilities[wrong, predicted[wrong]]),
+        run_dir / MISTAKES_FILE,
+    )
+    return evaluation
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        evaluation = evaluate(config)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parity = evaluation["savedmodel_parity"]
+    print(f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of "
+          f"{evaluation['test_images']} wrong); figures and evaluation.json in {config.run_dir}")
+    if not parity["agrees"]:
+        print(f"warning: the SavedModel disagrees with model.keras on {parity['prediction_disagreements']} "
+              f"test images (largest probability difference {parity['max_probability_difference']:.2e})",
+              file=sys.stderr)
+        return 1
+    print(f"SavedModel agrees with model.keras on all {parity['images']} test images "
+          f"(largest probability difference {parity['max_probability_difference']:.1e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

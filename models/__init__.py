@@ -1,0 +1,34 @@
+"""Model builders by name, each with the training recipe that suits it.
+
+    from models import MODELS
+    architecture = MODELS["convnet"]
+    model = architecture.build((28, 28, 1), 10)   # uncompiled functional keras.Model
+
+Every builder takes the input shape and class count from the data set and
+returns a functional model whose output is class probabilities; the layers
+users address have stable names (conv1, conv2, ..., dense1, ..., logits).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from models.convnet import build_convnet
+from models.mlp import build_mlp
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A builder and the training settings it was tuned with (see README, Results)."""
+
+    build: Callable[..., keras.Model]
+    epochs: int
+    batch_size: int  # images per step
+    learning_rate: float  # peak of the one-cycle schedule
+
+
+MODELS: dict[str, Architecture] = {
+    "mlp": Architecture(build_mlp, epochs=20, batch_size=128, learning_rate=1e-3),
+    "convnet": Architecture(build_convnet, epochs=6, batch_size=128, learning_rate=3e-3),
+}

@@ -1,0 +1,67 @@
+"""Figures about a trained model's results. Each function returns a matplotlib Figure; callers save it."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def training_curves(history: dict[str, list[float]]):
+    """Loss and accuracy per epoch, training beside validation, so over- and under-fitting show."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        axis.plot(epochs, history[metric], "o-", label="training")
+        if f"val_{metric}" in history:
+            axis.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[0].set_yscale("log")  # late-epoch loss differences are too small to see on a linear axis
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix(matrix: np.ndarray, class_names: list[str]):
+    """Counts of (true row, predicted column); colour is the share of each true class."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axis, label="share of the true class")
+    for row, column in np.ndindex(matrix.shape):
+        if matrix[row, column]:
+            dark = shares[row, column] > 0.5
+            axis.text(column, row, str(matrix[row, column]), ha="center", va="center",
+                      fontsize=8, color="white" if dark else "black")
+    ticks = np.arange(len(class_names))
+    axis.set_xticks(ticks, class_names)
+    axis.set_yticks(ticks, class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    errors = matrix.sum() - np.trace(matrix)
+    axis.set_title(f"confusion matrix: {errors} of {matrix.sum()} test images wrong")
+    figure.tight_layout()
+    return figure
+
+
+def mistakes(images: np.ndarray, true_labels, predicted_labels, confidences, columns: int = 8):
+    """A gallery of misclassified images (N, H, W, C) uint8, each titled true -> predicted (confidence)."""
+    count = len(images)
+    rows = max(1, int(np.ceil(count / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5), squeeze=False)
+    for index, axis in enumerate(axes.ravel()):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(f"{true_labels[index]}→{predicted_labels[index]} ({confidences[index]:.0%})", fontsize=8)
+    title = "misclassified test images: true→predicted (confidence)" if count else "no misclassified test images"
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

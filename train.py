@@ -1,0 +1,177 @@
+"""Train a digit classifier and save it with everything needed to judge, reload and serve it.
+
+    python train.py                                  # convnet on MNIST -> runs/convnet_mnist/
+    python train.py --model mlp --epochs 10
+    python train.py --dataset svhn --data-dir ~/svhn
+    python train.py --dataset synthetic --dry-run    # a quick pass, no download
+
+The run directory receives model.keras, saved_model/ (SavedModel with the
+serving_default signature), config.json, history.csv, metrics.json and
+training_curves.png.
+"""
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from data import DATASETS, UserError, carve_validation, default_data_dir, load_dataset  # noqa: E402
+from models import MODELS  # noqa: E402
+
+DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    dataset: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    run_dir: Path
+    data_dir: Path
+    limit: int | None
+    validation_fraction: float
+    dry_run: bool
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    recipes = ", ".join(f"{name} {arch.epochs}" for name, arch in MODELS.items())
+    parser = argparse.ArgumentParser(
+        description="Train a digit classifier (Keras functional API) and save it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", choices=list(MODELS), default="convnet", help="architecture")
+    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="data set")
+    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set (default per model: {recipes})")
+    parser.add_argument("--batch-size", type=positive_int, help="images per step (default per model)")
+    parser.add_argument("--learning-rate", type=positive_float, help="peak of the one-cycle schedule (default per model)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and dropout")
+    parser.add_argument("--run-dir", type=Path, help="output folder (default runs/<model>_<dataset>)")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="folder with the data files (env DIGITS_DATA_DIR, else the Keras cache)")
+    parser.add_argument("--limit", type=positive_int, help="use only the first N training and N test images")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.1,
+                        help="share of the training split held out for validation")
+    parser.add_argument("--dry-run", action="store_true",
+                        help=f"one epoch on {DRY_RUN_IMAGES} images: checks that everything runs")
+    args = parser.parse_args(argv)
+    recipe = MODELS[args.model]
+    return TrainConfig(
+        model=args.model,
+        dataset=args.dataset,
+        epochs=1 if args.dry_run else (args.epochs or recipe.epochs),
+        batch_size=args.batch_size or recipe.batch_size,
+        learning_rate=args.learning_rate or recipe.learning_rate,
+        seed=args.seed,
+        run_dir=args.run_dir or Path("runs") / f"{args.model}_{args.dataset}",
+        data_dir=args.data_dir,
+        limit=min(args.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES) if args.dry_run else args.limit,
+        validation_fraction=args.validation_fraction,
+        dry_run=args.dry_run,
+    )
+
+
+def train(config: TrainConfig, arguments: list[str]) -> dict:
+    """Train, test and save one run; returns its metrics."""
+    import keras
+    import tensorflow as tf
+
+    from data.pipeline import batches
+    from models import figures, runs
+    from models.training import compile_for_training
+
+    digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
+    x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
+
+    # Same seed, same data, same machine: the same weights, bit for bit.
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
+    steps_per_epoch = -(-len(y_train) // config.batch_size)
+    compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
+    train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed)
+    val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
+    test_batches = batches(digits.x_test, digits.y_test, 1000)
+
+    with runs.staged_run(config.run_dir) as staging:
+        print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
+              f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}")
+        started = time.perf_counter()
+        history = model.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=config.epochs,
+            callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        train_seconds = time.perf_counter() - started
+        test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+
+        model.save(staging / runs.MODEL_FILE)
+        model.export(str(staging / runs.SAVED_MODEL_DIR), verbose=False)
+        settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
+        runs.write_json(staging / runs.CONFIG_FILE, {
+            **settings,
+            "input_shape": list(digits.input_shape),
+            "num_classes": digits.num_classes,
+            "train_images": len(y_train),
+            "validation_images": len(y_val),
+            "test_images": len(digits.y_test),
+            "environment": runs.environment("train.py", arguments),
+        })
+        metrics = {
+            "test_accuracy": float(test_accuracy),
+            "test_loss": float(test_loss),
+            "train_seconds": round(train_seconds, 2),
+            "epochs": config.epochs,
+            "train_images_per_second": round(config.epochs * len(y_train) / train_seconds, 1),
+            "parameters": model.count_params(),
+        }
+        runs.write_json(staging / runs.METRICS_FILE, metrics)
+        runs.save_figure(figures.training_curves(history.history), staging / runs.CURVES_FILE)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    config = parse_args(arguments)
+    try:
+        metrics = train(config, arguments)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "
+          f"({metrics['train_seconds']:.0f} s of training); saved to {config.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
