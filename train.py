@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import DATASETS, UserError, carve_validation, default_data_dir, load_dataset  # noqa: E402
 from models import MODELS  # noqa: E402
@@ -129,6 +129,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
             train_batches,
             validation_data=val_batches,
             epochs=config.epochs,
+            shuffle=False,  # the pipeline already reshuffles every epoch, seeded
             callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
             verbose=1 if sys.stdout.isatty() else 2,
         )

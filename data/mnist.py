@@ -6,6 +6,7 @@ against its published digest before it is parsed.
 """
 
 import gzip
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return tuple(archive[key] for key in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError, KeyError, zlib.error) as error:
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path} is not a readable MNIST archive ({error}); download it again.") from error
 
 

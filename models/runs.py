@@ -39,10 +39,9 @@ def default_run_dir(model: str, dataset: str) -> Path:
 def write_json(path: Path, content: dict) -> None:
     """Write JSON atomically: readers see the old file or the new one, never half of one."""
     path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as stream:
-        json.dump(content, stream, indent=2, sort_keys=False)
-        stream.write("\n")
-    os.replace(stream.name, path)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(content, indent=2) + "\n")
+    os.replace(staging, path)
 
 
 def read_json(path: Path) -> dict:
@@ -72,6 +71,7 @@ def staged_run(run_dir: Path):
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is an ordinary one
     try:
         yield staging
     except BaseException:
@@ -83,6 +83,12 @@ def staged_run(run_dir: Path):
         os.replace(run_dir, previous)
     os.replace(staging, run_dir)
     shutil.rmtree(previous, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def environment(script: str, arguments: list[str]) -> dict:
