@@ -17,6 +17,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import UserError, default_data_dir, load_dataset  # noqa: E402
+from data.cli import HelpFormatter, positive_int  # noqa: E402
 from models import runs  # noqa: E402
 
 EVALUATION_FILE = "evaluation.json"
@@ -37,13 +38,13 @@ class EvaluateConfig:
 def parse_args(argv: list[str] | None) -> EvaluateConfig:
     parser = argparse.ArgumentParser(
         description="Evaluate a trained run on its test set and draw its confusion matrix and mistakes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     parser.add_argument("--data-dir", type=Path,
                         help="folder with the data files (default: the one the run was trained from)")
-    parser.add_argument("--max-mistakes", type=int, default=48, help="misclassified images shown in mistakes.png")
+    parser.add_argument("--max-mistakes", type=positive_int, default=48, help="misclassified images shown in mistakes.png")
     args = parser.parse_args(argv)
     return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes)
 

@@ -20,6 +20,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import DATASETS, UserError, carve_validation, default_data_dir, load_dataset  # noqa: E402
+from data.cli import HelpFormatter, fraction, positive_float, positive_int  # noqa: E402
+from data.pipeline import AUGMENTATIONS  # noqa: E402
 from models import MODELS  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
@@ -32,6 +34,7 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+    augment: str
     seed: int
     run_dir: Path
     data_dir: Path
@@ -40,38 +43,21 @@ class TrainConfig:
     dry_run: bool
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> TrainConfig:
-    recipes = ", ".join(f"{name} {arch.epochs}" for name, arch in MODELS.items())
+    def per_model(field: str) -> str:
+        return "default per model: " + ", ".join(f"{name} {getattr(arch, field)}" for name, arch in MODELS.items())
+
     parser = argparse.ArgumentParser(
         description="Train a digit classifier (Keras functional API) and save it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", choices=list(MODELS), default="convnet", help="architecture")
     parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="data set")
-    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set (default per model: {recipes})")
-    parser.add_argument("--batch-size", type=positive_int, help="images per step (default per model)")
-    parser.add_argument("--learning-rate", type=positive_float, help="peak of the one-cycle schedule (default per model)")
+    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')})")
+    parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({per_model('batch_size')})")
+    parser.add_argument("--learning-rate", type=positive_float, help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
+    parser.add_argument("--augment", choices=AUGMENTATIONS,
+                        help=f"training-image augmentation ({per_model('augment')})")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and dropout")
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/<model>_<dataset>)")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
@@ -89,6 +75,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         epochs=1 if args.dry_run else (args.epochs or recipe.epochs),
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.learning_rate or recipe.learning_rate,
+        augment=args.augment or recipe.augment,
         seed=args.seed,
         run_dir=args.run_dir or Path("runs") / f"{args.model}_{args.dataset}",
         data_dir=args.data_dir,
@@ -103,7 +90,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    from data.pipeline import batches
+    from data.pipeline import augmenter, batches
     from models import figures, runs
     from models.training import compile_for_training
 
@@ -117,7 +104,8 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
     steps_per_epoch = -(-len(y_train) // config.batch_size)
     compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
-    train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed)
+    train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
+                            augment=augmenter(config.augment, config.seed))
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 
