@@ -90,7 +90,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    from data.pipeline import augmenter, batches
+    from data.pipeline import batches
     from models import figures, runs
     from models.training import compile_for_training
 
@@ -105,7 +105,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     steps_per_epoch = -(-len(y_train) // config.batch_size)
     compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
-                            augment=augmenter(config.augment, config.seed))
+                            augment=config.augment)
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 

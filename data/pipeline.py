@@ -6,7 +6,6 @@ a quarter of a float copy (SVHN's extra split stays under 2 GB) and avoids
 tf.data's per-image overhead.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -21,18 +20,26 @@ def normalise(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 255.0
 
 
-def augmenter(name: str, seed: int) -> keras.layers.Layer | None:
-    """A Keras preprocessing stage for float batches (B, H, W, C), or None for "none".
+def random_shift(images: tf.Tensor, seed: tf.Tensor, max_shift: float = MAX_SHIFT) -> tf.Tensor:
+    """Move each image of a float batch (B, H, W, C) by up to max_shift of its size, filling with black.
 
-    "shift" moves each image by up to MAX_SHIFT of its size in each direction,
-    filling with black; it is what lets the convnet pass 99.4 % on MNIST instead
-    of memorising pixel positions (see README, Results).
+    The shifts are sub-pixel (bilinear) and drawn from a stateless generator keyed
+    by `seed` (shape (2,) int), so a pipeline that passes a fresh seed per batch
+    is reproducible. This is the transform keras.layers.RandomTranslation applies;
+    calling it without the layer's seed-state variable keeps tf.data free of
+    stateful ops, which made the pipeline stall and once hang on this machine.
     """
-    if name == "none":
-        return None
-    if name == "shift":
-        return keras.layers.RandomTranslation(MAX_SHIFT, MAX_SHIFT, fill_mode="constant", seed=seed, name="shift")
-    raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, not {name!r}")
+    shape = tf.shape(images)
+    count, height, width = shape[0], shape[1], shape[2]
+    size = tf.cast(tf.stack([width, height]), tf.float32)
+    offsets = tf.random.stateless_uniform([count, 2], seed, -max_shift, max_shift) * size  # (B, [dx, dy]) pixels
+    ones, zeros = tf.ones([count, 1]), tf.zeros([count, 1])
+    # Each row maps an output pixel (x, y) to the input pixel (x - dx, y - dy).
+    transforms = tf.concat([ones, zeros, -offsets[:, :1], zeros, ones, -offsets[:, 1:], zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT",
+    )
 
 
 def batches(
@@ -40,20 +47,28 @@ def batches(
     labels: np.ndarray,
     batch_size: int,
     shuffle_seed: int | None = None,
-    augment: keras.layers.Layer | None = None,
+    augment: str = "none",
 ) -> tf.data.Dataset:
     """Batches of (float32 images (B, H, W, C), int32 labels (B,)).
 
     With a shuffle_seed the order is reshuffled every epoch, reproducibly for that
-    seed; without one the order is the arrays' own (for evaluation). `augment`,
-    for training batches only, is applied to each float batch.
+    seed; without one the order is the arrays' own (for evaluation). `augment`
+    names a transform from AUGMENTATIONS, applied to each float training batch
+    with a fresh seed per batch, reproducibly for the shuffle_seed.
     """
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {augment!r}")
+    if augment != "none" and shuffle_seed is None:
+        raise ValueError("augmentation is for training batches, which need a shuffle_seed")
     images = tf.constant(images)
     labels = tf.constant(labels, tf.int32)
     indices = tf.data.Dataset.range(len(labels))
     if shuffle_seed is not None:
         indices = indices.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     batched = indices.batch(batch_size).map(lambda index: (normalise(tf.gather(images, index)), tf.gather(labels, index)))
-    if augment is not None:
-        batched = batched.map(lambda pixels, digits: (augment(pixels, training=True), digits))
+    if augment == "shift":
+        # One (2,) seed per batch, drawn afresh every epoch.
+        seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
+        batched = tf.data.Dataset.zip(batched, seeds).map(
+            lambda batch, seed: (random_shift(batch[0], seed), batch[1]))
     return batched.prefetch(tf.data.AUTOTUNE)

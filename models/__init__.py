@@ -31,5 +31,5 @@ class Architecture:
 
 MODELS: dict[str, Architecture] = {
     "mlp": Architecture(build_mlp, epochs=20, batch_size=128, learning_rate=1e-3, augment="none"),
-    "convnet": Architecture(build_convnet, epochs=7, batch_size=128, learning_rate=3e-3, augment="shift"),
+    "convnet": Architecture(build_convnet, epochs=6, batch_size=128, learning_rate=3e-3, augment="shift"),
 }

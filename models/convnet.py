@@ -22,7 +22,7 @@ BN_MOMENTUM = 0.9
 def build_convnet(
     input_shape: tuple[int, int, int],
     num_classes: int,
-    filters: tuple[int, ...] = (16, 32, 64),
+    filters: tuple[int, ...] = (24, 48, 96),
     dense_units: int = 128,
     dropout: float = 0.3,
 ) -> keras.Model:

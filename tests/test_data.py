@@ -862,3 +862,61 @@ def test_load_dataset_by_name(name, mnist_dir, svhn_dir, monkeypatch):
     assert 0 <= min(digits.y_train.min(), digits.y_test.min()) and max(digits.y_train.max(), digits.y_test.max()) <= 9
     if name == "svhn-extra":
         assert len(digits.y_train) == SVHN_COUNTS["train_32x32.mat"] + SVHN_COUNTS["extra_32x32.mat"]
+
+
+# --- augmentation -------------------------------------------------------------
+
+def test_random_shift_is_a_bilinear_translation_with_black_fill():
+    import scipy.ndimage
+    import tensorflow as tf
+
+    from data.pipeline import random_shift
+
+    rng = np.random.default_rng(0)
+    size, max_shift = 28, 0.08
+    # A single bright pixel in the middle of image 0 reveals that image's shift
+    # as the movement of its centre of mass.
+    probe = np.zeros((4, size, size, 1), np.float32)
+    probe[:, 14, 14] = 1.0
+    pictures = rng.random((4, size, size, 1)).astype(np.float32)
+    seed = tf.constant([3, 4])
+    moved_probe = random_shift(tf.constant(probe), seed, max_shift).numpy()
+    moved = random_shift(tf.constant(pictures), seed, max_shift).numpy()  # same seed: same shifts
+    offsets = []
+    for index in range(4):
+        dy, dx = np.array(scipy.ndimage.center_of_mass(moved_probe[index, ..., 0])) - 14
+        assert abs(dy) <= max_shift * size + 1e-4 and abs(dx) <= max_shift * size + 1e-4
+        # scipy's bilinear shift with zero fill is the independent reference.
+        expected = scipy.ndimage.shift(pictures[index, ..., 0], (dy, dx), order=1, mode="constant", cval=0.0)
+        np.testing.assert_allclose(moved[index, ..., 0], expected, atol=1e-4)
+        offsets.append((dy, dx))
+    assert len({np.round(offset, 3).tobytes() for offset in np.array(offsets)}) == 4, "each image gets its own shift"
+
+
+def test_shifted_batches_are_reproducible_and_change_every_epoch():
+    images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    labels = np.arange(64, dtype=np.int32)
+
+    def two_epochs():
+        pipeline = batches(images, labels, 32, shuffle_seed=9, augment="shift")
+        return [[(x.numpy(), y.numpy()) for x, y in pipeline] for _ in range(2)]
+
+    first, second = two_epochs(), two_epochs()
+    for epoch_a, epoch_b in zip(first, second):
+        for (xa, ya), (xb, yb) in zip(epoch_a, epoch_b):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+    # Same image, two epochs: different shifts.
+    by_label = [{int(label): pixels for x, y in epoch for label, pixels in zip(y, x)} for epoch in first]
+    assert not np.array_equal(by_label[0][0], by_label[1][0])
+    # Shifting moves pixels but never adds brightness beyond the original's range.
+    assert all(x.max() <= 1.0 and x.min() >= 0.0 for x, _ in first[0])
+
+
+def test_augmentation_needs_a_known_name_and_training_batches():
+    images = np.zeros((4, 28, 28, 1), np.uint8)
+    labels = np.zeros(4, np.int32)
+    with pytest.raises(ValueError, match="augment"):
+        batches(images, labels, 2, shuffle_seed=0, augment="flip")
+    with pytest.raises(ValueError, match="training"):
+        batches(images, labels, 2, augment="shift")
