@@ -22,22 +22,30 @@ def training_curves(history: dict[str, list[float]]):
         axis.grid(alpha=0.3)
         axis.legend()
     axes[0].set_yscale("log")  # late-epoch loss differences are too small to see on a linear axis
+    # Training figures are running means over each epoch with dropout and augmentation
+    # on, which is why they can sit below validation without anything being wrong.
+    figure.text(0.5, -0.02, "training: mean over the epoch, dropout and augmentation on; "
+                "validation: end of the epoch, inference mode", ha="center", fontsize=8, color="0.4")
     figure.tight_layout()
     return figure
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: list[str]):
-    """Counts of (true row, predicted column); colour is the share of each true class."""
+    """Counts of (true row, predicted column). Mistakes are coloured by count; the
+    diagonal, which would drown them out, is grey."""
     matrix = np.asarray(matrix)
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    mistakes_only = matrix.astype(float)
+    np.fill_diagonal(mistakes_only, np.nan)  # NaN cells take the colour map's "bad" colour
+    colours = plt.get_cmap("Reds").copy()
+    colours.set_bad("#e6e6e6")
     figure, axis = plt.subplots(figsize=(6.5, 5.5))
-    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    figure.colorbar(image, ax=axis, label="share of the true class")
+    image = axis.imshow(mistakes_only, cmap=colours, vmin=0, vmax=max(np.nanmax(mistakes_only, initial=0), 1))
+    figure.colorbar(image, ax=axis, label="test images predicted wrongly")
     for row, column in np.ndindex(matrix.shape):
         if matrix[row, column]:
-            dark = shares[row, column] > 0.5
+            strong = row != column and mistakes_only[row, column] > 0.6 * image.norm.vmax
             axis.text(column, row, str(matrix[row, column]), ha="center", va="center",
-                      fontsize=8, color="white" if dark else "black")
+                      fontsize=8, color="white" if strong else "black")
     ticks = np.arange(len(class_names))
     axis.set_xticks(ticks, class_names)
     axis.set_yticks(ticks, class_names)

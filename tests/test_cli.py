@@ -104,7 +104,7 @@ def test_same_seed_gives_the_same_model(tmp_path):
 @pytest.mark.parametrize("dataset, model", [("synthetic", "mlp"), ("synthetic-rgb", "convnet")])
 def test_training_learns_synthetic_digits(tmp_path, dataset, model):
     run_dir = tmp_path / "run"
-    argv = ["--dataset", dataset, "--model", model, "--epochs", "4", "--run-dir", str(run_dir)]
+    argv = ["--dataset", dataset, "--model", model, "--epochs", "10", "--run-dir", str(run_dir)]
     assert train.main(argv) == 0
     accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
     assert accuracy > 0.8, f"{model} on {dataset} reached only {accuracy:.3f} (chance is 0.1)"
