@@ -12,31 +12,24 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def positive_int(text: str) -> int:
+def _checked(text: str, convert, is_valid, requirement: str):
+    """`convert(text)` if it parses and passes `is_valid`, else argparse's error naming the requirement."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+        value = None
+    if value is None or not is_valid(value):  # also rejects nan, which fails every comparison
+        raise argparse.ArgumentTypeError(f"must be {requirement}, not {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _checked(text, int, lambda value: value >= 1, "a positive whole number")
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
+    return _checked(text, float, lambda value: 0 < value < float("inf"), "a positive number")
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
-    return value
+    return _checked(text, float, lambda value: 0 <= value < 1, "at least 0 and below 1")

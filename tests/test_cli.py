@@ -84,18 +84,19 @@ def test_evaluation_matches_its_own_confusion_matrix(dry_run):
     assert evaluation["savedmodel_parity"]["prediction_disagreements"] == 0
 
 
-def weights_after_training(tmp_path, seed, name):
+def weights_after_training(tmp_path, model, seed, name):
     run_dir = tmp_path / name
-    argv = ["--dataset", "synthetic", "--model", "mlp", "--limit", "400", "--epochs", "2",
+    argv = ["--dataset", "synthetic", "--model", model, "--limit", "300", "--epochs", "2",
             "--seed", str(seed), "--run-dir", str(run_dir)]
     assert train.main(argv) == 0
     return keras.saving.load_model(run_dir / "model.keras").get_weights()
 
 
-def test_same_seed_gives_the_same_model(tmp_path):
-    first = weights_after_training(tmp_path, 7, "a")
-    second = weights_after_training(tmp_path, 7, "b")
-    other = weights_after_training(tmp_path, 8, "c")
+@pytest.mark.parametrize("model", ["mlp", "convnet"])  # convnet: with batch norm and shift augmentation
+def test_same_seed_gives_the_same_model(tmp_path, model):
+    first = weights_after_training(tmp_path, model, 7, "a")
+    second = weights_after_training(tmp_path, model, 7, "b")
+    other = weights_after_training(tmp_path, model, 8, "c")
     for left, right in zip(first, second):
         np.testing.assert_array_equal(left, right)
     assert any(not np.array_equal(left, right) for left, right in zip(first, other))
