@@ -36,8 +36,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str]):
     matrix = np.asarray(matrix)
     mistakes_only = matrix.astype(float)
     np.fill_diagonal(mistakes_only, np.nan)  # NaN cells take the colour map's "bad" colour
-    colours = plt.get_cmap("Reds").copy()
-    colours.set_bad("#e6e6e6")
+    colours = plt.get_cmap("Reds").with_extremes(bad="#e6e6e6")
     figure, axis = plt.subplots(figsize=(6.5, 5.5))
     image = axis.imshow(mistakes_only, cmap=colours, vmin=0, vmax=max(np.nanmax(mistakes_only, initial=0), 1))
     figure.colorbar(image, ax=axis, label="test images predicted wrongly")
