@@ -4,6 +4,7 @@
     python train.py --model mlp --epochs 10
     python train.py --dataset svhn --data-dir ~/svhn
     python train.py --dataset synthetic --dry-run    # a quick pass, no download
+    python train.py --dataset my_digits.npz          # your own digits, Keras mnist.npz layout
 
 The run directory receives model.keras, saved_model/ (SavedModel with the
 serving_default signature), config.json, history.csv, metrics.json and
@@ -19,8 +20,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import DATASETS, UserError, carve_validation, default_data_dir, load_dataset  # noqa: E402
-from data.cli import HelpFormatter, fraction, positive_float, positive_int  # noqa: E402
+from data import DATASETS, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402,E501
+from data.cli import HelpFormatter, dataset_name, fraction, positive_float, positive_int  # noqa: E402
 from data.pipeline import AUGMENTATIONS  # noqa: E402
 from models import MODELS  # noqa: E402
 
@@ -52,7 +53,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", choices=list(MODELS), default="convnet", help="architecture")
-    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="data set")
+    parser.add_argument("--dataset", type=dataset_name, default="mnist", metavar="NAME|FILE.npz",
+                        help=f"data set: one of {', '.join(DATASETS)}, or a .npz file with x_train, y_train, "
+                             f"x_test, y_test (uint8 images, labels 0..K-1)")
     parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')})")
     parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({per_model('batch_size')})")
     parser.add_argument("--learning-rate", type=positive_float, help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
@@ -77,7 +80,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         learning_rate=args.learning_rate or recipe.learning_rate,
         augment=args.augment or recipe.augment,
         seed=args.seed,
-        run_dir=args.run_dir or Path("runs") / f"{args.model}_{args.dataset}",
+        run_dir=args.run_dir or Path("runs") / f"{args.model}_{dataset_label(args.dataset)}",
         data_dir=args.data_dir,
         limit=min(args.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES) if args.dry_run else args.limit,
         validation_fraction=args.validation_fraction,
@@ -90,6 +93,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     import keras
     import tensorflow as tf
 
+    from data.files import file_digest
     from data.pipeline import batches
     from models import figures, runs
     from models.training import compile_for_training
@@ -127,6 +131,9 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
         model.save(staging / runs.MODEL_FILE)
         model.export(str(staging / runs.SAVED_MODEL_DIR), verbose=False)
         settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
+        if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
+            settings["dataset"] = str(Path(config.dataset).resolve())
+            settings["dataset_sha256"] = file_digest(Path(config.dataset), "sha256")
         runs.write_json(staging / runs.CONFIG_FILE, {
             **settings,
             "input_shape": list(digits.input_shape),

@@ -12,6 +12,7 @@ from data.dataset import Dataset, carve_validation
 from data.errors import DataError, UserError
 from data.files import default_data_dir
 from data.mnist import load_mnist
+from data.npz import is_npz_path, load_npz
 from data.svhn import load_svhn
 from data.synthetic import load_synthetic
 
@@ -26,10 +27,18 @@ DATASETS: dict[str, Callable[[Path], Dataset]] = {
 
 
 def load_dataset(name: str, data_dir: Path) -> Dataset:
-    """The named data set, read from data_dir (downloaded there if missing)."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    return DATASETS[name](Path(data_dir))
+    """The named data set, read from data_dir (downloaded there if missing), or a .npz file by path."""
+    if name in DATASETS:
+        return DATASETS[name](Path(data_dir))
+    if is_npz_path(name):
+        return load_npz(Path(name))
+    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give a .npz file's path.")
 
 
-__all__ = ["DATASETS", "Dataset", "DataError", "UserError", "carve_validation", "default_data_dir", "load_dataset"]
+def dataset_label(name: str) -> str:
+    """A short name for run folders: the registry name, or a .npz file's stem."""
+    return Path(name).stem if is_npz_path(name) else name
+
+
+__all__ = ["DATASETS", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label", "default_data_dir",
+           "is_npz_path", "load_dataset"]

@@ -33,3 +33,13 @@ def positive_float(text: str) -> float:
 
 def fraction(text: str) -> float:
     return _checked(text, float, lambda value: 0 <= value < 1, "at least 0 and below 1")
+
+
+def dataset_name(text: str) -> str:
+    """A registered data set's name or a path ending in .npz (checked when it is loaded)."""
+    from data import DATASETS, is_npz_path
+
+    if text in DATASETS or is_npz_path(text):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; choose one of {', '.join(DATASETS)} "
+                                     f"or give a .npz file's path")
