@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')})")
     parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({per_model('batch_size')})")
     parser.add_argument("--learning-rate", type=positive_float, help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
-    parser.add_argument("--augment", choices=AUGMENTATIONS,
-                        help=f"training-image augmentation ({per_model('augment')})")
+    parser.add_argument("--augment", choices=("auto",) + AUGMENTATIONS,
+                        help=f"training-image augmentation; auto: street for colour images, shift for "
+                             f"greyscale ({per_model('augment')})")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and dropout")
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/<model>_<dataset>)")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
@@ -99,6 +100,8 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     from models.training import compile_for_training
 
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
+    if config.augment == "auto":  # street photos and handwriting vary in different ways
+        config = replace(config, augment="street" if digits.input_shape[-1] == 3 else "shift")
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
 
     # Same seed, same data, same machine: the same weights, bit for bit.

@@ -11,8 +11,16 @@ import tensorflow as tf
 
 # Augmentations by name, applied to float training batches only. Never flips:
 # a mirrored 2, 3 or 7 is not a digit.
-AUGMENTATIONS = ("none", "shift")
+#   shift:  handwriting on black; moves of up to MAX_SHIFT, black fill.
+#   street: photos of house numbers; small moves, turns and zooms with the edge
+#           pixels repeated (a street has no black border), then brightness and
+#           contrast changes like those of light and camera.
+AUGMENTATIONS = ("none", "shift", "street")
 MAX_SHIFT = 0.08  # of the image side: about 2 pixels on 28x28, 3 on 32x32
+MAX_ROTATION = 10.0  # degrees, either way
+MAX_ZOOM = 0.1  # scale factors 0.9..1.1
+MAX_BRIGHTNESS = 0.15  # added to pixels in [0, 1]
+CONTRAST_RANGE = (0.6, 1.4)  # factor on each image's deviation from its mean
 
 
 def normalise(images: tf.Tensor) -> tf.Tensor:
@@ -20,26 +28,62 @@ def normalise(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 255.0
 
 
-def random_shift(images: tf.Tensor, seed: tf.Tensor, max_shift: float = MAX_SHIFT) -> tf.Tensor:
-    """Move each image of a float batch (B, H, W, C) by up to max_shift of its size, filling with black.
+def random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=0.0, max_zoom=0.0, fill_mode="CONSTANT"):
+    """Move, turn and zoom each image of a float batch (B, H, W, C) about its centre, by random amounts.
 
-    The shifts are sub-pixel (bilinear) and drawn from a stateless generator keyed
-    by `seed` (shape (2,) int), so a pipeline that passes a fresh seed per batch
-    is reproducible. This is the transform keras.layers.RandomTranslation applies;
-    calling it without the layer's seed-state variable keeps tf.data free of
-    stateful ops, which made the pipeline stall and once hang on this machine.
+    Amounts are uniform in +-max_shift (of the side), +-max_rotation (degrees) and
+    1 +- max_zoom, drawn from a stateless generator keyed by `seed` (shape (2,)
+    int), so a pipeline that passes a fresh seed per batch is reproducible.
+    Sampling is bilinear; fill_mode "CONSTANT" fills with black, "NEAREST" repeats
+    the edge. This is the op keras.layers.RandomTranslation and RandomRotation
+    apply; calling it directly keeps the tf.data pipeline free of the layers'
+    seed-state variables (with them, one training run here hung inside fit).
     """
     shape = tf.shape(images)
-    count, height, width = shape[0], shape[1], shape[2]
-    size = tf.cast(tf.stack([width, height]), tf.float32)
-    offsets = tf.random.stateless_uniform([count, 2], seed, -max_shift, max_shift) * size  # (B, [dx, dy]) pixels
-    ones, zeros = tf.ones([count, 1]), tf.zeros([count, 1])
-    # Each row maps an output pixel (x, y) to the input pixel (x - dx, y - dy).
-    transforms = tf.concat([ones, zeros, -offsets[:, :1], zeros, ones, -offsets[:, 1:], zeros, zeros], axis=1)
+    count = shape[0]
+    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    draws = tf.random.stateless_uniform([count, 4], seed, -1.0, 1.0)  # (B, [dx, dy, angle, zoom])
+    dx, dy = draws[:, 0] * max_shift * width, draws[:, 1] * max_shift * height  # pixels
+    angle = draws[:, 2] * max_rotation * (3.141592653589793 / 180)
+    zoom = 1.0 + draws[:, 3] * max_zoom
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    # output = zoom * R(angle) (input - centre) + centre + (dx, dy); each row below maps an
+    # output pixel back to its input position, which is what the op needs.
+    a0, a1 = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    b0, b1 = -tf.sin(angle) / zoom, tf.cos(angle) / zoom
+    a2 = centre_x - a0 * (centre_x + dx) - a1 * (centre_y + dy)
+    b2 = centre_y - b0 * (centre_x + dx) - b1 * (centre_y + dy)
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT",
+        interpolation="BILINEAR", fill_mode=fill_mode,
     )
+
+
+def random_shift(images: tf.Tensor, seed: tf.Tensor, max_shift: float = MAX_SHIFT) -> tf.Tensor:
+    """Move each image (B, H, W, C) by up to max_shift of its side, sub-pixel, filling with black."""
+    return random_affine(images, seed, max_shift=max_shift)
+
+
+def random_light(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Random brightness and contrast per image of a float batch (B, H, W, C) in [0, 1], clipped."""
+    count = tf.shape(images)[0]
+    brightness = tf.random.stateless_uniform([count, 1, 1, 1], seed, -MAX_BRIGHTNESS, MAX_BRIGHTNESS)
+    contrast = tf.random.stateless_uniform([count, 1, 1, 1], seed + 1, *CONTRAST_RANGE)
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((images - mean) * contrast + mean + brightness, 0.0, 1.0)
+
+
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, name: str) -> tf.Tensor:
+    """Apply the named augmentation from AUGMENTATIONS to a float batch (B, H, W, C)."""
+    if name == "shift":
+        return random_shift(images, seed)
+    if name == "street":
+        moved = random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=MAX_ROTATION,
+                              max_zoom=MAX_ZOOM, fill_mode="NEAREST")
+        return random_light(moved, seed + 2)
+    return images
 
 
 def batches(
@@ -66,9 +110,9 @@ def batches(
     if shuffle_seed is not None:
         indices = indices.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     batched = indices.batch(batch_size).map(lambda index: (normalise(tf.gather(images, index)), tf.gather(labels, index)))
-    if augment == "shift":
+    if augment != "none":
         # One (2,) seed per batch, drawn afresh every epoch.
         seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
         batched = tf.data.Dataset.zip(batched, seeds).map(
-            lambda batch, seed: (random_shift(batch[0], seed), batch[1]))
+            lambda batch, seed: (augment_batch(batch[0], seed, augment), batch[1]))
     return batched.prefetch(tf.data.AUTOTUNE)

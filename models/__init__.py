@@ -26,10 +26,10 @@ class Architecture:
     epochs: int
     batch_size: int  # images per step
     learning_rate: float  # peak of the one-cycle schedule
-    augment: str  # a name from data.pipeline.AUGMENTATIONS
+    augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
 
 
 MODELS: dict[str, Architecture] = {
     "mlp": Architecture(build_mlp, epochs=20, batch_size=128, learning_rate=1e-3, augment="none"),
-    "convnet": Architecture(build_convnet, epochs=6, batch_size=128, learning_rate=3e-3, augment="shift"),
+    "convnet": Architecture(build_convnet, epochs=6, batch_size=128, learning_rate=3e-3, augment="auto"),
 }

@@ -920,3 +920,63 @@ def test_augmentation_needs_a_known_name_and_training_batches():
         batches(images, labels, 2, shuffle_seed=0, augment="flip")
     with pytest.raises(ValueError, match="training"):
         batches(images, labels, 2, augment="shift")
+
+
+def test_random_affine_turns_and_zooms_about_the_centre():
+    import scipy.ndimage
+    import tensorflow as tf
+
+    from data.pipeline import random_affine
+
+    # One bright pixel 8 px right of the centre of a 33x33 image: a turn keeps its
+    # distance from the centre, a zoom scales that distance.
+    probe = np.zeros((6, 33, 33, 1), np.float32)
+    probe[:, 16, 24] = 1.0
+    turned = random_affine(tf.constant(probe), tf.constant([5, 6]), max_shift=0.0, max_rotation=30.0).numpy()
+    zoomed = random_affine(tf.constant(probe), tf.constant([5, 6]), max_shift=0.0, max_zoom=0.2).numpy()
+    turn_angles, zoom_factors = [], []
+    for index in range(6):
+        row, col = scipy.ndimage.center_of_mass(turned[index, ..., 0])
+        assert np.hypot(row - 16, col - 16) == pytest.approx(8, abs=0.3)
+        turn_angles.append(np.degrees(np.arctan2(row - 16, col - 16)))
+        row, col = scipy.ndimage.center_of_mass(zoomed[index, ..., 0])
+        assert row == pytest.approx(16, abs=0.2)  # a pure zoom stays on the horizontal line
+        zoom_factors.append((col - 16) / 8)
+    assert all(abs(angle) <= 30.5 for angle in turn_angles) and np.ptp(turn_angles) > 5
+    assert all(0.79 <= factor <= 1.21 for factor in zoom_factors) and np.ptp(zoom_factors) > 0.02
+
+
+def test_random_light_changes_brightness_and_contrast_within_bounds():
+    import tensorflow as tf
+
+    from data.pipeline import CONTRAST_RANGE, MAX_BRIGHTNESS, random_light
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0.3, 0.7, (16, 8, 8, 3)).astype(np.float32)  # room to move without clipping
+    lit = random_light(tf.constant(images), tf.constant([1, 2])).numpy()
+    for before, after in zip(images, lit):
+        # Per image: after = (before - mean) * contrast + mean + brightness, an exact affine map.
+        slope, intercept = np.polyfit(before.ravel(), after.ravel(), 1)
+        brightness = intercept + (slope - 1) * before.mean()
+        assert CONTRAST_RANGE[0] - 1e-4 <= slope <= CONTRAST_RANGE[1] + 1e-4
+        assert abs(brightness) <= MAX_BRIGHTNESS + 1e-4
+        np.testing.assert_allclose(after, np.clip(slope * before + intercept, 0, 1), atol=1e-5)
+    assert 0.0 <= lit.min() and lit.max() <= 1.0
+
+
+def test_street_augmentation_never_mirrors():
+    import tensorflow as tf
+
+    from data.pipeline import augment_batch
+
+    # An "L": mirrored, it would match its flip better than itself.
+    image = np.zeros((1, 32, 32, 3), np.float32)
+    image[0, 6:26, 10:14] = 1.0
+    image[0, 22:26, 10:24] = 1.0
+    batch = np.repeat(image, 32, axis=0)
+    out = augment_batch(tf.constant(batch), tf.constant([4, 4]), "street").numpy()
+    centred = lambda a: a - a.mean()  # noqa: E731
+    for picture in out:
+        same = np.sum(centred(picture) * centred(image[0]))
+        mirrored = np.sum(centred(picture) * centred(image[0, :, ::-1]))
+        assert same > mirrored
