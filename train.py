@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up
 from data import DATASETS, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402,E501
 from data.cli import HelpFormatter, dataset_name, fraction, positive_float, positive_int  # noqa: E402
 from data.pipeline import AUGMENTATIONS  # noqa: E402
-from models import MODELS  # noqa: E402
+from models import MODELS, default_epochs  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
 
@@ -32,7 +32,7 @@ DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for ever
 class TrainConfig:
     model: str
     dataset: str
-    epochs: int
+    epochs: int | None  # None: the model's recipe, resolved once the data set's size is known
     batch_size: int
     learning_rate: float
     augment: str
@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--dataset", type=dataset_name, default="mnist", metavar="NAME|FILE.npz",
                         help=f"data set: one of {', '.join(DATASETS)}, or a .npz file with x_train, y_train, "
                              f"x_test, y_test (uint8 images, labels 0..K-1)")
-    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')})")
+    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')}; the convnet takes more "
+                             f"on small data sets, to make at least {MODELS['convnet'].min_steps} steps)")
     parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({per_model('batch_size')})")
     parser.add_argument("--learning-rate", type=positive_float, help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
     parser.add_argument("--augment", choices=("auto",) + AUGMENTATIONS,
@@ -76,7 +77,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     return TrainConfig(
         model=args.model,
         dataset=args.dataset,
-        epochs=1 if args.dry_run else (args.epochs or recipe.epochs),
+        epochs=1 if args.dry_run else args.epochs,
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.learning_rate or recipe.learning_rate,
         augment=args.augment or recipe.augment,
@@ -108,8 +109,10 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
-    model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
     steps_per_epoch = -(-len(y_train) // config.batch_size)
+    if config.epochs is None:
+        config = replace(config, epochs=default_epochs(MODELS[config.model], steps_per_epoch))
+    model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
     compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
                             augment=config.augment)

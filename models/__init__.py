@@ -23,13 +23,19 @@ class Architecture:
     """A builder and the training settings it was tuned with (see README, Results)."""
 
     build: Callable[..., keras.Model]
-    epochs: int
+    epochs: int  # at least; small data sets get more, to reach min_steps
+    min_steps: int  # optimiser steps a run needs whatever the data set's size
     batch_size: int  # images per step
     learning_rate: float  # peak of the one-cycle schedule
     augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
 
 
+def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
+    """The recipe's epochs, or more where an epoch is too short to reach min_steps."""
+    return max(architecture.epochs, -(-architecture.min_steps // max(steps_per_epoch, 1)))
+
+
 MODELS: dict[str, Architecture] = {
-    "mlp": Architecture(build_mlp, epochs=20, batch_size=128, learning_rate=1e-3, augment="none"),
-    "convnet": Architecture(build_convnet, epochs=6, batch_size=128, learning_rate=3e-3, augment="auto"),
+    "mlp": Architecture(build_mlp, epochs=20, min_steps=0, batch_size=128, learning_rate=1e-3, augment="none"),
+    "convnet": Architecture(build_convnet, epochs=6, min_steps=1500, batch_size=128, learning_rate=3e-3, augment="auto"),
 }
