@@ -30,6 +30,7 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "training_curves.png"
+FIGURE_DPI = 110  # pixels per inch of every saved figure
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
@@ -57,7 +58,7 @@ def save_figure(figure, path: Path) -> None:
 
     path = Path(path)
     staging = path.with_name(f".{path.name}.tmp")
-    figure.savefig(staging, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(staging, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     plt.close(figure)
     os.replace(staging, path)
 

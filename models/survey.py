@@ -1,0 +1,250 @@
+"""A trained model's layers, surveyed on a data set: what can be drawn, and the numbers behind each figure.
+
+    layer = describe(model, "conv2")          # Layer(path="conv2", response="conv2_relu", field=8x8, ...)
+    scan = scan_images(model, digits.x_test, [layer.response], k=9, logits="logits")
+    units = most_active(scan, layer.response, 16)
+    patches, values = top_crops(digits.x_test, layer, [scan.top[layer.response][u] for u in units], 9)
+
+Computation only, built on models.introspection; models/layer_figures.py draws
+the results and visualize.py puts the two together. A convolution or dense
+layer is surveyed through its response: its output after its own batch norm and
+activation (conv2 -> conv2_relu), which is what "what conv2 detects" means.
+"""
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.errors import UserError
+from data.pipeline import normalise
+from models.introspection import (
+    ReceptiveField, crop_receptive_field, feature_extractor, find_layer, layer_paths, linear_probe, pooled_features,
+    receptive_field, top_activations,
+)
+
+CHUNK = 2000  # images whose activations are held at once (conv1 of MNIST: 150 MB); bounds memory
+BATCH = 500  # images per forward pass (250 to 1000 ran equally fast on the 2-core CPU)
+# Layers that act on each unit alone: a convolution's or dense layer's response runs through them.
+PER_UNIT = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation,
+            keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer that can be drawn, and how."""
+
+    path: str  # as the user addresses it: "conv2", "convnet/conv2"
+    response: str  # the path whose output is drawn (see response_path)
+    spatial: bool  # output (N, h, w, c) maps; else (N, units)
+    units: int  # channels or units
+    field: ReceptiveField | None  # None: the whole image
+    reads_pixels: bool  # a dense layer fed straight by the flattened image: its weights are image templates
+
+    @property
+    def file_stem(self) -> str:
+        return self.path.replace("/", "__")
+
+    @property
+    def field_text(self) -> str:
+        return "whole image" if self.field is None else f"{self.field.size}x{self.field.size} px"
+
+
+def response_path(model: keras.Model, path: str) -> str:
+    """For a convolution or dense layer, the path of the last layer in its chain -> batch norm -> activation.
+
+    Only PER_UNIT layers are followed, so a unit of the response is the same unit
+    as in `path`; dropout (the identity at inference) and anything beyond are
+    not. Any other layer is its own response, so conv2_bn shows the batch norm's
+    signed output.
+    """
+    layer = find_layer(model, path)
+    if not hasattr(layer, "kernel"):
+        return path
+    parent_path, _, _ = path.rpartition("/")
+    parent = find_layer(model, parent_path) if parent_path else model
+    while True:
+        consumers = {id(node.operation): node.operation for node in layer._outbound_nodes}
+        follower = next(iter(consumers.values())) if len(consumers) == 1 else None
+        if not isinstance(follower, PER_UNIT) or follower not in parent.layers:
+            return f"{parent_path}/{layer.name}" if parent_path else layer.name
+        layer = follower
+
+
+def weighted_paths(model: keras.Model) -> list[str]:
+    """Paths of the layers with a kernel (convolutions and dense layers), input to output."""
+    return [path for path in layer_paths(model) if hasattr(find_layer(model, path), "kernel")]
+
+
+def describe(model: keras.Model, path: str) -> Layer:
+    """How `path` can be drawn, or a UserError saying why it cannot (unknown names: introspection's LayerError)."""
+    layer = find_layer(model, path)
+    if isinstance(layer, keras.Model):
+        raise UserError(f"{path} is a nested model, not one layer; choose one of its layers: "
+                        f"{', '.join(weighted_paths(model))}.")
+    shape = tuple(layer.output.shape)
+    if len(shape) not in (2, 4) or isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
+        raise UserError(f"{path} has no weights or units to show; choose one of {', '.join(weighted_paths(model))}.")
+    spatial = len(shape) == 4
+    field = receptive_field(model, path) if spatial else None  # LayerError (a UserError) if it cannot be followed
+    # A dense layer whose input is the flattened image: each unit's weights form an image.
+    producer = layer.input._keras_history.operation if isinstance(layer, keras.layers.Dense) else None
+    reads_pixels = isinstance(producer, keras.layers.Flatten) and \
+        isinstance(producer.input._keras_history.operation, keras.layers.InputLayer)
+    return Layer(path, response_path(model, path), spatial, int(shape[-1]), field, reads_pixels)
+
+
+def typical_content(layer: Layer, image_side: int, last_hidden: bool) -> str:
+    """What units with this receptive field typically pick out in digits (the hierarchy's row labels)."""
+    if layer.field is None:
+        return "digits" if last_hidden else "whole-image patterns"
+    fraction = layer.field.size / image_side
+    return "edges" if fraction <= 0.15 else "strokes" if fraction <= 0.35 else "parts/loops"
+
+
+def as_floats(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, C) -> float32 in [0, 1] as NumPy, through the pipeline's own normalise."""
+    return np.asarray(normalise(images))
+
+
+def chunked_activations(model: keras.Model, images: np.ndarray, paths: list[str]):
+    """Yield (first image index, [float32 activations per path]) over uint8 images, CHUNK images at a time.
+
+    The same numbers as introspection.activations, from a compiled graph: on this
+    project's 2-core CPU that ran the 10,000 MNIST test images through conv2 in
+    about half the time of eager calls (TensorFlow fuses batch norm and ReLU into
+    the convolutions).
+    """
+    extractor = feature_extractor(model, paths)
+    signature = [tf.TensorSpec((None, *images.shape[1:]), tf.float32)]  # one trace for every batch size
+    forward = tf.function(lambda batch: extractor(batch, training=False), input_signature=signature)
+    for start in range(0, len(images), CHUNK):
+        chunk = as_floats(images[start:start + CHUNK])
+        batches = [forward(chunk[first:first + BATCH]) for first in range(0, len(chunk), BATCH)]
+        batches = [outputs if isinstance(outputs, (list, tuple)) else [outputs] for outputs in batches]
+        yield start, [np.concatenate([np.asarray(outputs[number]) for outputs in batches]) for number in range(len(paths))]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One pass over a set of images: for every unit of every scanned layer, its top k images."""
+
+    activity: dict[str, np.ndarray]  # response path -> (units,) mean over images of each unit's peak activation
+    top: dict[str, list]  # response path -> per unit [(image, row, col, value)], highest first, as top_activations
+    predicted: np.ndarray | None  # (N,) predicted class; None when no logits were scanned
+
+
+def scan_images(model: keras.Model, images: np.ndarray, responses: list[str], k: int,
+                logits: str | None = None) -> Scan:
+    """Top-k activations of every unit over all uint8 `images`, in chunks so memory stays bounded.
+
+    Each chunk gives its own top k per unit (one entry per image); the chunks hold
+    different images, so the best k of their candidates are the exact top k.
+    """
+    peaks = {path: [] for path in responses}
+    candidates = {path: None for path in responses}
+    predicted = []
+    for start, outputs in chunked_activations(model, images, responses + ([logits] if logits else [])):
+        if logits:
+            predicted.append(outputs[-1].argmax(axis=1))
+        for path, acts in zip(responses, outputs):
+            peak = acts.reshape(len(acts), -1, acts.shape[-1]).max(axis=1)  # (n, units)
+            peaks[path].append(peak)
+            found = []
+            for unit in range(acts.shape[-1]):
+                # top_activations locates every image's peak in Python; hand it only the
+                # chunk's k best images (in index order, so ties still go to the lower index).
+                best = np.sort(np.argsort(-peak[:, unit], kind="stable")[:k])
+                found.append([(int(best[index]) + start, row, col, value)
+                              for index, row, col, value in top_activations(acts[best], unit, k)])
+            if candidates[path] is None:
+                candidates[path] = found
+            else:
+                candidates[path] = [sorted(old + new, key=lambda entry: -entry[3])[:k]
+                                    for old, new in zip(candidates[path], found)]
+    activity = {path: np.concatenate(peaks[path]).mean(axis=0) for path in responses}
+    return Scan(activity, candidates, np.concatenate(predicted) if logits else None)
+
+
+def most_active(scan: Scan, path: str, count: int) -> list[int]:
+    """The `count` units with the highest mean peak activation, most active first."""
+    return [int(unit) for unit in np.argsort(-scan.activity[path], kind="stable")[:count]]
+
+
+def top_crops(images: np.ndarray, layer: Layer, entries_per_unit: list, k: int):
+    """(U, k, s, s, C) float patches (whole images for dense layers) and (U, k) values, NaN past the entries.
+
+    images are the uint8 (N, H, W, C) the entries index; s is the receptive-field side.
+    """
+    side = images.shape[1] if layer.field is None else layer.field.size
+    patches = np.zeros((len(entries_per_unit), k, side, side, images.shape[-1]), np.uint8)
+    values = np.full((len(entries_per_unit), k), np.nan)
+    for unit, entries in enumerate(entries_per_unit):
+        for column, (index, row, col, value) in enumerate(entries[:k]):
+            patches[unit, column] = images[index] if layer.field is None else \
+                crop_receptive_field(images, layer.field, index, row, col)
+            values[unit, column] = value
+    return as_floats(patches), values
+
+
+def pick_images(labels: np.ndarray, count: int, seed: int) -> list[int]:
+    """Indices of `count` images, a different class each as far as possible, chosen at random by seed."""
+    rng = np.random.default_rng(seed)
+    classes = rng.permutation(np.unique(labels))
+    chosen = []
+    for turn in range(count):
+        pool = np.setdiff1d(np.flatnonzero(labels == classes[turn % len(classes)]), chosen)
+        if len(pool):
+            chosen.append(int(rng.choice(pool)))
+    return sorted(chosen)
+
+
+def probe_layers(model: keras.Model, digits, layers: list[Layer], train_count: int, test_count: int,
+                 seed: int) -> dict:
+    """Linear-probe test accuracy of each layer's response, as written to probe.json.
+
+    The probes train on `train_count` images drawn at random (by seed) from the
+    training split and are tested on `test_count` from the test split.
+    """
+    rng = np.random.default_rng(seed)
+    train_index = np.sort(rng.permutation(len(digits.y_train))[:train_count])
+    test_index = np.sort(rng.permutation(len(digits.y_test))[:test_count])
+    paths = [layer.response for layer in layers]
+
+    def features(images):  # one (N, F) array per layer, pooled chunk by chunk to keep memory small
+        pooled = [[pooled_features(acts) for acts in outputs] for _, outputs in chunked_activations(model, images, paths)]
+        return [np.concatenate(per_layer) for per_layer in zip(*pooled)]
+
+    results = []
+    for layer, train_x, test_x in zip(layers, features(digits.x_train[train_index]), features(digits.x_test[test_index])):
+        accuracy = linear_probe(train_x, digits.y_train[train_index], test_x, digits.y_test[test_index], seed=seed)
+        results.append({"layer": layer.path, "response": layer.response, "features": int(train_x.shape[1]),
+                        "accuracy": float(accuracy)})
+    return {
+        "dataset": digits.name,
+        "train_images": len(train_index),
+        "test_images": len(test_index),
+        "seed": seed,
+        "method": "logistic regression on each layer's output; convolutional maps reduced to mean and max per channel",
+        "layers": results,
+    }
+
+
+def gradcam_model(model: keras.Model, conv_path: str, logits_path: str):
+    """(model, conv path, logits path) for introspection.grad_cam, which needs logits in the outer model.
+
+    When both layers sit in a nested model that the outer one feeds the image
+    unchanged (a wrapper), that nested model computes the same thing: use it.
+    None when no such model exists.
+    """
+    if "/" not in logits_path:
+        return model, conv_path, logits_path
+    parent, _, inner_logits = logits_path.partition("/")
+    conv_parent, _, inner_conv = conv_path.partition("/")
+    inner = find_layer(model, parent)
+    feeds = [node.input_tensors for node in inner._inbound_nodes]
+    fed_the_image = len(feeds) == 1 and [id(tensor) for tensor in feeds[0]] == [id(tensor) for tensor in model.inputs]
+    if conv_parent != parent or not fed_the_image:
+        return None
+    return gradcam_model(inner, inner_conv, inner_logits)

@@ -1,0 +1,329 @@
+"""Show what each layer of a trained model responds to, from edges to whole digits.
+
+    python visualize.py --layer conv2                 # conv2 of runs/convnet_mnist/
+    python visualize.py --all                         # hierarchy, linear probes, Grad-CAM
+    python visualize.py --report                      # all of it in runs/convnet_mnist/figures/report.html
+    python visualize.py --run-dir runs/mlp_mnist --layer dense1
+    python visualize.py --model-file other/model.keras --layer convnet/conv2
+
+Figures go to <run>/figures/ (for --model-file, to figures/ beside the file):
+for a convolutional layer <layer>_feature_maps.png, <layer>_top_patches.png
+and <layer>_filter_patterns.png; for a dense layer <layer>_top_images.png, and
+<layer>_templates.png when the layer reads the image pixels directly; for the
+whole model hierarchy.png, probe.png with probe.json, and gradcam.png; with
+--report also report.html. A layer inside a nested model is addressed
+"parent/child" and its files are named "parent__child_...". Every figure shows a
+layer's response after its batch norm and activation (conv2 -> conv2_relu),
+which is what "what conv2 detects" means.
+"""
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
+
+from data import DATASETS, UserError, default_data_dir, load_dataset  # noqa: E402
+from data.cli import HelpFormatter, positive_int  # noqa: E402
+from models import runs, survey  # noqa: E402
+
+FIGURES_DIR = "figures"
+PROBE_FILE = "probe.json"
+REPORT_FILE = "report.html"
+HIERARCHY_UNITS = 6  # units shown per layer in hierarchy.png
+HIERARCHY_PATCHES = 4  # top patches per unit there
+PROBE_IMAGES = (5000, 2000)  # training and test images for the linear probes
+GRADCAM_EXAMPLES = 8  # correct predictions shown in gradcam.png, and at most as many mistakes
+RARE_PIXEL = 0.01  # pixels inked in fewer training images are greyed out in dense templates
+FILTER_STEPS = 64  # gradient-ascent steps per filter pattern
+# A data set for a bare model file, by the image shape it takes.
+DATASET_FOR_SHAPE = {(28, 28, 1): "mnist", (32, 32, 3): "svhn"}
+
+
+@dataclass(frozen=True)
+class VisualizeConfig:
+    run_dir: Path | None  # None when model_file is given
+    model_file: Path | None
+    layers: tuple[str, ...]  # layer paths given with --layer
+    whole_model: bool  # hierarchy, probe and Grad-CAM
+    report: bool
+    dataset: str | None  # None: the run's, or guessed from the model's input shape
+    data_dir: Path | None  # None: the run's, else DIGITS_DATA_DIR or the Keras cache
+    images: int
+    top_k: int
+    units: int
+    probe_train: int
+    probe_test: int
+    seed: int
+
+
+def parse_args(argv: list[str] | None) -> VisualizeConfig:
+    parser = argparse.ArgumentParser(
+        description="Draw what a trained model's layers respond to. With no --layer, --all or --report: --all.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--layer", action="append", metavar="NAME",
+                        help='a layer to draw, e.g. conv2 or dense1 ("parent/child" inside a nested model); repeatable')
+    parser.add_argument("--all", action="store_true",
+                        help="whole-model figures: hierarchy of top patches, linear probe per layer, Grad-CAM")
+    parser.add_argument("--report", action="store_true",
+                        help=f"every figure for every layer, gathered into <figures>/{REPORT_FILE}")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
+                        help="run directory written by train.py")
+    source.add_argument("--model-file", type=Path, help="any functional .keras model instead of a run")
+    parser.add_argument("--dataset", choices=list(DATASETS),
+                        help="images to show (default: the run's; for a model file mnist for 28x28x1 input, "
+                             "svhn for 32x32x3)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder with the data files (default: the run's, else env DIGITS_DATA_DIR or the Keras cache)")
+    parser.add_argument("--images", type=positive_int, default=6, help="test images in the feature-map figures")
+    parser.add_argument("--top-k", type=positive_int, default=9, help="top-activating patches or images per unit")
+    parser.add_argument("--units", type=positive_int, default=16,
+                        help="units per layer figure: the most active ones (mean over test images of their peak)")
+    parser.add_argument("--probe-images", type=positive_int, nargs=2, metavar=("TRAIN", "TEST"),
+                        help="images the linear probes train on (from the training split) and are tested on "
+                             f"(default: {PROBE_IMAGES[0]} {PROBE_IMAGES[1]})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for picking images and for filter patterns")
+    args = parser.parse_args(argv)
+    whole_model = args.all or not (args.layer or args.report)
+    probe_train, probe_test = args.probe_images or PROBE_IMAGES
+    return VisualizeConfig(
+        run_dir=None if args.model_file else args.run_dir,
+        model_file=args.model_file,
+        layers=tuple(args.layer or ()),
+        whole_model=whole_model,
+        report=args.report,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        images=args.images,
+        top_k=args.top_k,
+        units=args.units,
+        probe_train=probe_train,
+        probe_test=probe_test,
+        seed=args.seed,
+    )
+
+
+# ---------------------------------------------------------------- the model and its images
+
+
+@dataclass(frozen=True)
+class Source:
+    model: object  # keras.Model
+    model_file: Path
+    figures_dir: Path
+    digits: object  # data.Dataset
+    metrics: dict  # the run's metrics.json, {} if none
+
+
+def open_source(config: VisualizeConfig) -> Source:
+    """Load the model and the data set it is shown on; UserError if either is missing or they do not fit."""
+    if config.model_file is not None:
+        model_file = Path(config.model_file)
+        if not model_file.is_file():
+            raise UserError(f"no model file {model_file}; pass the path of a saved .keras model.")
+        folder = model_file.parent
+    else:
+        folder = runs.require_run(config.run_dir)
+        model_file = folder / runs.MODEL_FILE
+    settings = runs.read_json(folder / runs.CONFIG_FILE) if (folder / runs.CONFIG_FILE).is_file() else {}
+    metrics = runs.read_json(folder / runs.METRICS_FILE) if (folder / runs.METRICS_FILE).is_file() else {}
+    model = runs.load_model(model_file)
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise UserError(f"{model_file} does not take one batch of images (B, H, W, C); cannot draw it.")
+    shape = tuple(model.inputs[0].shape[1:])
+    dataset = config.dataset or settings.get("dataset") or DATASET_FOR_SHAPE.get(shape)
+    if dataset is None:
+        raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images; pass --dataset to choose images for it.")
+    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
+    limit = settings.get("limit") if dataset == settings.get("dataset") else None
+    digits = load_dataset(dataset, data_dir).limited(limit)
+    if digits.input_shape != shape:
+        raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
+                        f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
+    return Source(model, model_file, folder / FIGURES_DIR, digits, metrics)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def layer_views(source: Source, layer: survey.Layer, scan: survey.Scan, config: VisualizeConfig) -> dict:
+    """View name (a key of report.EXPLANATIONS) -> Figure for one layer; its file is <layer>_<view>.png."""
+    import numpy as np
+
+    from models import introspection, layer_figures
+
+    model, digits = source.model, source.digits
+    units = survey.most_active(scan, layer.response, config.units)
+    entries = [scan.top[layer.response][unit] for unit in units]
+    patches, values = survey.top_crops(digits.x_test, layer, entries, config.top_k)
+    figures = {}
+    if layer.spatial:
+        inputs = survey.as_floats(digits.x_test[survey.pick_images(digits.y_test, config.images, config.seed)])
+        (maps,) = introspection.activations(model, inputs, [layer.response])
+        figures["feature_maps"] = layer_figures.feature_maps(inputs, maps, layer.path)
+        figures["top_patches"] = layer_figures.top_patches(patches, values, units, layer.path, layer.field_text)
+        patterns, start, end = introspection.filter_patterns(model, layer.response, units, steps=FILTER_STEPS,
+                                                             seed=config.seed)
+        figures["filter_patterns"] = layer_figures.filter_patterns(patterns, start, end, units, layer.path,
+                                                                   layer.field.size)
+        return figures
+    if layer.reads_pixels:
+        kernel = np.asarray(introspection.find_layer(model, layer.path).kernel)
+        trained = (digits.x_train > 0).any(axis=3).mean(axis=0) >= RARE_PIXEL  # (H, W)
+        figures["templates"] = layer_figures.dense_templates(kernel, digits.input_shape, units, layer.path, trained)
+    labels = [[int(digits.y_test[entry[0]]) for entry in unit_entries[:config.top_k]] for unit_entries in entries]
+    figures["top_images"] = layer_figures.top_images(patches, values, units, layer.path, labels)
+    return figures
+
+
+def hierarchy_figure(source: Source, layers: list[survey.Layer], scan: survey.Scan):
+    """hierarchy.png: a few units' top patches for each layer, input to output."""
+    from models import layer_figures
+
+    side = source.digits.input_shape[0]
+    rows = []
+    for index, layer in enumerate(layers):
+        units = survey.most_active(scan, layer.response, HIERARCHY_UNITS)
+        patches, _ = survey.top_crops(source.digits.x_test, layer, [scan.top[layer.response][unit] for unit in units],
+                                      HIERARCHY_PATCHES)
+        meaning = survey.typical_content(layer, side, last_hidden=index == len(layers) - 1)
+        fraction = 1.0 if layer.field is None else layer.field.size / side
+        rows.append(layer_figures.HierarchyRow(layer.path, layer.field_text, meaning, fraction, units, patches))
+    return layer_figures.hierarchy(rows, side)
+
+
+def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey.Scan, seed: int):
+    """gradcam.png for some correct test images and some mistakes; None where Grad-CAM cannot reach the layers."""
+    import numpy as np
+
+    from models import introspection, layer_figures
+
+    target = survey.gradcam_model(source.model, conv.response, logits)
+    if target is None:
+        return None
+    truth, predicted = source.digits.y_test, scan.predicted
+    rng = np.random.default_rng(seed)
+    right = np.flatnonzero(predicted == truth)
+    wrong = np.flatnonzero(predicted != truth)
+    chosen = np.concatenate([np.sort(rng.permutation(right)[:GRADCAM_EXAMPLES]),
+                             np.sort(rng.permutation(wrong)[:GRADCAM_EXAMPLES])]).astype(int)
+    images = survey.as_floats(source.digits.x_test[chosen])
+    heatmaps, classes = introspection.grad_cam(target[0], images, target[1], predicted[chosen], target[2])
+    return layer_figures.grad_cam(images, heatmaps, truth[chosen], classes, conv.path)
+
+
+# ---------------------------------------------------------------- putting it together
+
+
+@dataclass(frozen=True)
+class Outcome:
+    written: list[Path]
+    probe: dict | None  # as written to probe.json
+    notes: list[str]  # figures that do not apply to this model, and why
+
+
+def visualize(config: VisualizeConfig) -> Outcome:
+    """Compute every requested figure, then write them.
+
+    Everything that can fail on a user's mistake happens before the first file is written.
+    """
+    from models import layer_figures, report
+
+    source = open_source(config)
+    model, digits = source.model, source.digits
+    requested = [survey.describe(model, path) for path in config.layers]  # unknown or undrawable layers fail here
+    main_layers = [survey.describe(model, path) for path in survey.weighted_paths(model)]
+    logits = main_layers[-1] if main_layers and not main_layers[-1].spatial else None
+    hidden = [layer for layer in main_layers if layer is not logits]
+    convolutional = [layer for layer in hidden if layer.spatial]
+    if config.report:
+        requested += [layer for layer in hidden if layer.path not in config.layers]
+    whole_model = config.whole_model or config.report
+    if whole_model and not hidden:
+        raise UserError(f"{source.model_file} has no convolutional or dense layers to draw.")
+
+    scanned = list(dict.fromkeys(layer.response for layer in requested + (hidden if whole_model else [])))
+    needs_predictions = whole_model and bool(convolutional) and logits is not None
+    scan = survey.scan_images(model, digits.x_test, scanned, max(config.top_k, HIERARCHY_PATCHES),
+                              logits.path if needs_predictions else None)
+
+    figures: dict[str, object] = {}  # file name -> Figure, in the report's order
+    sections: list[report.Section] = []
+    notes: list[str] = []
+    probe = None
+    if whole_model:
+        figures["hierarchy.png"] = hierarchy_figure(source, hidden, scan)
+        sections.append(report.Section("From edges to digits", [("hierarchy", "hierarchy.png")]))
+        probe = survey.probe_layers(model, digits, hidden + ([logits] if logits else []), config.probe_train,
+                                    config.probe_test, config.seed)
+        figures["probe.png"] = layer_figures.probe(
+            [row["layer"] for row in probe["layers"]], [row["accuracy"] for row in probe["layers"]],
+            probe["train_images"], probe["test_images"], chance=1 / digits.num_classes,
+            features=[row["features"] for row in probe["layers"]])
+        sections.append(report.Section("How the answer builds up with depth", [("probe", "probe.png")]))
+        gradcam = gradcam_figure(source, convolutional[-1], logits.path, scan, config.seed) \
+            if needs_predictions else None
+        if gradcam is not None:
+            figures["gradcam.png"] = gradcam
+            sections.append(report.Section("Where the model looks", [("gradcam", "gradcam.png")]))
+        elif not convolutional:
+            notes.append("no gradcam.png: Grad-CAM needs a convolutional layer, and this model has none")
+        else:
+            notes.append(f"no gradcam.png: cannot reach {convolutional[-1].path}'s maps and the logits "
+                         "from the model's input in one graph")
+    for layer in requested:
+        views = layer_views(source, layer, scan, config)
+        for view, figure in views.items():
+            figures[f"{layer.file_stem}_{view}.png"] = figure
+        kind = "channels" if layer.spatial else "units"
+        sections.append(report.Section(f"Layer {layer.path}: {layer.units} {kind}, {layer.field_text} receptive field",
+                                       [(view, f"{layer.file_stem}_{view}.png") for view in views]))
+
+    figures_dir = source.figures_dir
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, figure in figures.items():
+        runs.save_figure(figure, figures_dir / name)
+        written.append(figures_dir / name)
+    if probe is not None:
+        runs.write_json(figures_dir / PROBE_FILE, probe)
+        written.append(figures_dir / PROBE_FILE)
+    if config.report:
+        facts = [f"model {source.model_file}", f"{model.count_params():,} parameters",
+                 f"{len(digits.y_test):,} {digits.name} test images of {'x'.join(map(str, digits.input_shape))} pixels"]
+        if "test_accuracy" in source.metrics:
+            facts.append(f"test accuracy {100 * source.metrics['test_accuracy']:.2f} %")
+        page = report.report_html(f"What {model.name} learned on {digits.name}", facts, model, sections, probe,
+                                  figures_dir)
+        staging = figures_dir / f".{REPORT_FILE}.tmp"
+        staging.write_text(page, encoding="utf-8")
+        os.replace(staging, figures_dir / REPORT_FILE)
+        written.append(figures_dir / REPORT_FILE)
+    return Outcome(written, probe, notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        outcome = visualize(config)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in outcome.written:
+        print(path)
+    for note in outcome.notes:
+        print(note)
+    probe = outcome.probe
+    if probe is not None:
+        accuracies = ", ".join(f"{row['layer']} {100 * row['accuracy']:.1f} %" for row in probe["layers"])
+        print(f"linear-probe test accuracy ({probe['train_images']} training, {probe['test_images']} test images): "
+              f"{accuracies}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
