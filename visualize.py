@@ -25,8 +25,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import DATASETS, UserError, default_data_dir, load_dataset  # noqa: E402
-from data.cli import HelpFormatter, positive_int  # noqa: E402
+from data import UserError, default_data_dir, load_dataset  # noqa: E402
+from data.cli import HelpFormatter, dataset_name, positive_int  # noqa: E402
 from models import runs, survey  # noqa: E402
 
 FIGURES_DIR = "figures"
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
     source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     source.add_argument("--model-file", type=Path, help="any functional .keras model instead of a run")
-    parser.add_argument("--dataset", choices=list(DATASETS),
+    parser.add_argument("--dataset", type=dataset_name, metavar="NAME|FILE.npz",
                         help="images to show (default: the run's; for a model file mnist for 28x28x1 input, "
                              "svhn for 32x32x3)")
     parser.add_argument("--data-dir", type=Path,
