@@ -78,7 +78,8 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
                         help="images to show (default: the run's; for a model file mnist for 28x28x1 input, "
                              "svhn for 32x32x3)")
     parser.add_argument("--data-dir", type=Path,
-                        help="folder with the data files (default: the run's, else env DIGITS_DATA_DIR or the Keras cache)")
+                        help="folder with the data files "
+                             "(default: the run's, else env DIGITS_DATA_DIR or the Keras cache)")
     parser.add_argument("--images", type=positive_int, default=6, help="test images in the feature-map figures")
     parser.add_argument("--top-k", type=positive_int, default=9, help="top-activating patches or images per unit")
     parser.add_argument("--units", type=positive_int, default=16,
@@ -137,7 +138,8 @@ def open_source(config: VisualizeConfig) -> Source:
     shape = tuple(model.inputs[0].shape[1:])
     dataset = config.dataset or settings.get("dataset") or DATASET_FOR_SHAPE.get(shape)
     if dataset is None:
-        raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images; pass --dataset to choose images for it.")
+        raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images; "
+                        "pass --dataset to choose images for it.")
     data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
     limit = settings.get("limit") if dataset == settings.get("dataset") else None
     digits = load_dataset(dataset, data_dir).limited(limit)

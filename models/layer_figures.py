@@ -178,7 +178,8 @@ def top_patches(patches: np.ndarray, values: np.ndarray, units: list[int], layer
     return canvas.figure(
         f"{layer}: the {patches.shape[1]} patches that excite each unit most ({field} receptive field)",
         "rows: the layer's most active units; left to right: strongest first, each image at most once; "
-        "numbers: the unit's activation; a patch is exactly the part of the image the unit sees (black past the border)",
+        "numbers: the unit's activation; a patch is exactly the part of the image the unit sees "
+        "(black past the border)",
     )
 
 
@@ -385,7 +386,8 @@ def grad_cam(images: np.ndarray, heatmaps: np.ndarray, true_labels, predicted_la
             left = label_width + column * (2 * side + gap + pair_gap)
             canvas.paste(enlarge(pictures[index], side), top, left)
             canvas.paste(enlarge(overlays[index], side), top, left + side + gap)
-            canvas.text(left + side + gap / 2, top - 3, f"true {true_labels[index]} → predicted {predicted_labels[index]}",
+            canvas.text(left + side + gap / 2, top - 3,
+                        f"true {true_labels[index]} → predicted {predicted_labels[index]}",
                         ha="center", va="bottom", color=MISTAKE_COLOUR if wrong[index] else "black")
     return canvas.figure(
         f"Grad-CAM at {layer}: which parts of the image the predicted digit's score relies on",

@@ -95,14 +95,15 @@ def report_html(title: str, facts: list[str], model: keras.Model, sections: list
     """The page: title, facts (one line), the model's layers, then each section's PNGs from figures_dir inline."""
     escape = html.escape
     anchors = ["model"] + [f"section{number}" for number in range(1, len(sections) + 1)]
-    contents = [("The model", anchors[0])] + [(section.heading, anchor) for section, anchor in zip(sections, anchors[1:])]
+    headings = ["The model"] + [section.heading for section in sections]
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>", f"<style>{STYLE}</style>", f"<script>{SCRIPT}</script>",
         "</head>", '<body data-errors="0">', f"<h1>{escape(title)}</h1>",
         f'<p class="meta">{escape(" · ".join(facts))}</p>',
-        "<nav><ol>" + "".join(f'<li><a href="#{anchor}">{escape(heading)}</a></li>' for heading, anchor in contents)
+        "<nav><ol>" + "".join(f'<li><a href="#{anchor}">{escape(heading)}</a></li>'
+                              for heading, anchor in zip(headings, anchors))
         + "</ol></nav>",
         f'<h2 id="{anchors[0]}">The model</h2>',
         "<p>Every layer from input to output, with the square of input pixels that one of its units sees (its "
@@ -130,8 +131,8 @@ def report_html(title: str, facts: list[str], model: keras.Model, sections: list
 
 def probe_table(probe: dict) -> str:
     rows = "".join(f"<tr><td>{html.escape(row['layer'])}</td><td>{html.escape(row['response'])}</td>"
-                   f'<td class="number">{row["features"]}</td><td class="number">{100 * row["accuracy"]:.1f} %</td></tr>'
-                   for row in probe["layers"])
+                   f'<td class="number">{row["features"]}</td>'
+                   f'<td class="number">{100 * row["accuracy"]:.1f} %</td></tr>' for row in probe["layers"])
     return (f"<p>Linear-probe test accuracy ({probe['train_images']:,} training and {probe['test_images']:,} test "
             "images):</p><table><tr><th>layer</th><th>output taken after</th><th>features</th>"
             f"<th>test accuracy</th></tr>{rows}</table>")

@@ -123,7 +123,8 @@ def chunked_activations(model: keras.Model, images: np.ndarray, paths: list[str]
         chunk = as_floats(images[start:start + CHUNK])
         batches = [forward(chunk[first:first + BATCH]) for first in range(0, len(chunk), BATCH)]
         batches = [outputs if isinstance(outputs, (list, tuple)) else [outputs] for outputs in batches]
-        yield start, [np.concatenate([np.asarray(outputs[number]) for outputs in batches]) for number in range(len(paths))]
+        yield start, [np.concatenate([np.asarray(outputs[number]) for outputs in batches])
+                      for number in range(len(paths))]
 
 
 @dataclass(frozen=True)
@@ -213,11 +214,13 @@ def probe_layers(model: keras.Model, digits, layers: list[Layer], train_count: i
     paths = [layer.response for layer in layers]
 
     def features(images):  # one (N, F) array per layer, pooled chunk by chunk to keep memory small
-        pooled = [[pooled_features(acts) for acts in outputs] for _, outputs in chunked_activations(model, images, paths)]
+        pooled = [[pooled_features(acts) for acts in outputs]
+                  for _, outputs in chunked_activations(model, images, paths)]
         return [np.concatenate(per_layer) for per_layer in zip(*pooled)]
 
     results = []
-    for layer, train_x, test_x in zip(layers, features(digits.x_train[train_index]), features(digits.x_test[test_index])):
+    train_features, test_features = features(digits.x_train[train_index]), features(digits.x_test[test_index])
+    for layer, train_x, test_x in zip(layers, train_features, test_features):
         accuracy = linear_probe(train_x, digits.y_train[train_index], test_x, digits.y_test[test_index], seed=seed)
         results.append({"layer": layer.path, "response": layer.response, "features": int(train_x.shape[1]),
                         "accuracy": float(accuracy)})
