@@ -301,9 +301,7 @@ def visualize(config: VisualizeConfig) -> Outcome:
             facts.append(f"test accuracy {100 * source.metrics['test_accuracy']:.2f} %")
         page = report.report_html(f"What {model.name} learned on {digits.name}", facts, model, sections, probe,
                                   figures_dir)
-        staging = figures_dir / f".{REPORT_FILE}.tmp"
-        staging.write_text(page, encoding="utf-8")
-        os.replace(staging, figures_dir / REPORT_FILE)
+        runs.write_text(figures_dir / REPORT_FILE, page)
         written.append(figures_dir / REPORT_FILE)
     return Outcome(written, probe, notes)
 

@@ -37,12 +37,16 @@ def default_run_dir(model: str, dataset: str) -> Path:
     return RUNS_ROOT / f"{model}_{dataset}"
 
 
-def write_json(path: Path, content: dict) -> None:
-    """Write JSON atomically: readers see the old file or the new one, never half of one."""
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically: readers see the old file or the new one, never half of one."""
     path = Path(path)
     staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(content, indent=2) + "\n")
+    staging.write_text(text, encoding="utf-8")
     os.replace(staging, path)
+
+
+def write_json(path: Path, content: dict) -> None:
+    write_text(path, json.dumps(content, indent=2) + "\n")
 
 
 def read_json(path: Path) -> dict:
