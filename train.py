@@ -5,6 +5,8 @@
     python train.py --dataset svhn --data-dir ~/svhn
     python train.py --dataset synthetic --dry-run    # a quick pass, no download
     python train.py --dataset my_digits.npz          # your own digits, Keras mnist.npz layout
+    python train.py --distribute mirrored            # all local GPUs (or the CPU split in two)
+    TF_CONFIG='{...}' python train.py --distribute multiworker   # one process per machine
 
 The run directory receives model.keras, saved_model/ (SavedModel with the
 serving_default signature), config.json, history.csv, metrics.json and
@@ -13,7 +15,9 @@ training_curves.png.
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,6 +28,7 @@ from data import DATASETS, UserError, carve_validation, dataset_label, default_d
 from data.cli import HelpFormatter, dataset_name, fraction, positive_float, positive_int  # noqa: E402
 from data.pipeline import AUGMENTATIONS  # noqa: E402
 from models import MODELS, default_epochs  # noqa: E402
+from models.distribute import STRATEGIES  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
 
@@ -42,6 +47,8 @@ class TrainConfig:
     limit: int | None
     validation_fraction: float
     dry_run: bool
+    distribute: str
+    cpu_replicas: int
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
@@ -72,6 +79,12 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                         help="share of the training split held out for validation")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"one epoch on {DRY_RUN_IMAGES} images: checks that everything runs")
+    parser.add_argument("--distribute", choices=STRATEGIES, default="none",
+                        help="tf.distribute strategy: mirrored uses every local GPU (on a machine without one, "
+                             "--cpu-replicas logical CPU devices); multiworker reads the cluster from TF_CONFIG. "
+                             "--batch-size is the global batch, split across the replicas")
+    parser.add_argument("--cpu-replicas", type=positive_int, default=2,
+                        help="logical CPU devices for --distribute mirrored on a machine without GPUs")
     args = parser.parse_args(argv)
     recipe = MODELS[args.model]
     return TrainConfig(
@@ -87,6 +100,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         limit=min(args.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES) if args.dry_run else args.limit,
         validation_fraction=args.validation_fraction,
         dry_run=args.dry_run,
+        distribute=args.distribute,
+        cpu_replicas=args.cpu_replicas,
     )
 
 
@@ -98,8 +113,11 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     from data.files import file_digest
     from data.pipeline import batches
     from models import figures, runs
+    from models.distribute import make_strategy, adapt_for_multiworker, writes_run
     from models.training import compile_for_training
 
+    # First: the strategy fixes the devices, and TensorFlow cannot change them once it has run an op.
+    strategy = make_strategy(config.distribute, config.cpu_replicas)
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
     if config.augment == "auto":  # street photos and handwriting vary in different ways
         config = replace(config, augment="street" if digits.input_shape[-1] == 3 else "shift")
@@ -112,27 +130,35 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     steps_per_epoch = -(-len(y_train) // config.batch_size)
     if config.epochs is None:
         config = replace(config, epochs=default_epochs(MODELS[config.model], steps_per_epoch))
-    model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
-    compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
+    with strategy.scope():  # variables created here are mirrored on every replica
+        model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
+        compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
+    adapt_for_multiworker(model, strategy)
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
                             augment=config.augment)
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 
-    with runs.staged_run(config.run_dir) as staging:
+    # In a cluster every worker runs all of this (evaluation and export take part in collective
+    # ops), but only the chief's run directory is kept; the others write into a scratch folder.
+    run_dir = config.run_dir if writes_run(strategy) else Path(tempfile.mkdtemp(prefix="worker_run_"))
+    with runs.staged_run(run_dir) as staging:
         print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
-              f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}")
+              f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
+              f"{strategy.num_replicas_in_sync} replica(s)")
         started = time.perf_counter()
-        history = model.fit(
-            train_batches,
-            validation_data=val_batches,
-            epochs=config.epochs,
-            shuffle=False,  # the pipeline already reshuffles every epoch, seeded
-            callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        with strategy.scope():
+            history = model.fit(
+                train_batches,
+                validation_data=val_batches,
+                epochs=config.epochs,
+                shuffle=False,  # the pipeline already reshuffles every epoch, seeded
+                callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
         train_seconds = time.perf_counter() - started
-        test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+        with strategy.scope():
+            test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
 
         model.save(staging / runs.MODEL_FILE)
         model.export(str(staging / runs.SAVED_MODEL_DIR), verbose=False)
@@ -147,6 +173,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
             "train_images": len(y_train),
             "validation_images": len(y_val),
             "test_images": len(digits.y_test),
+            "replicas": strategy.num_replicas_in_sync,
             "environment": runs.environment("train.py", arguments),
         })
         metrics = {
@@ -159,6 +186,8 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
         }
         runs.write_json(staging / runs.METRICS_FILE, metrics)
         runs.save_figure(figures.training_curves(history.history), staging / runs.CURVES_FILE)
+    if run_dir != config.run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return metrics
 
 

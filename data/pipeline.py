@@ -115,4 +115,8 @@ def batches(
         seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
         batched = tf.data.Dataset.zip(batched, seeds).map(
             lambda batch, seed: (augment_batch(batch[0], seed, augment), batch[1]))
-    return batched.prefetch(tf.data.AUTOTUNE)
+    # Multi-worker training shards this pipeline by element (each worker keeps every n-th
+    # batch): it starts from indices in memory, not from files that could be divided.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batched.prefetch(tf.data.AUTOTUNE).with_options(options)
