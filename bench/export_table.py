@@ -61,7 +61,9 @@ def parse_args(argv: list[str] | None) -> TableConfig:
 def size_bytes(path: Path) -> int:
     """A file's size, or the sum of the files under a folder."""
     path = Path(path)
-    return path.stat().st_size if path.is_file() else sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+    if path.is_file():
+        return path.stat().st_size
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
 
 
 def median_latency_ms(predict, images, repeats: int, warmup: int) -> float:

@@ -75,7 +75,7 @@ def mistakes(images: np.ndarray, true_labels, predicted_labels, confidences, col
 
 
 def seen_by_model(original: np.ndarray, seen: np.ndarray, probabilities: np.ndarray, title: str):
-    """A photo (h, w, 3) uint8, the pixels the model got (H, W, C) uint8 and its class probabilities (K,), side by side."""
+    """A photo (h, w, 3) uint8, the pixels the model got (H, W, C) uint8 and its probabilities (K,), side by side."""
     figure, axes = plt.subplots(1, 3, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1, 1.3]})
     axes[0].imshow(original)
     axes[0].set_title(f"{title} ({original.shape[1]}x{original.shape[0]})", fontsize=9)
