@@ -62,19 +62,30 @@ def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
 
 
 def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dict:
-    """How the exported SavedModel's serving_default signature agrees with model.keras."""
+    """How the exported SavedModel's serving_default signature agrees with model.keras.
+
+    The signature gets the raw uint8 test images (it scales them itself); its
+    probabilities and its `digit` output are compared with the Keras model's.
+    """
     import numpy as np
     import tensorflow as tf
 
-    serving = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
-    (input_name,) = serving.structured_input_signature[1]
+    from models.export import DIGIT, INPUT, PROBABILITIES, SIGNATURE
 
-    def predict(batch):
-        (output,) = serving(**{input_name: batch}).values()
-        return output
-
-    exported = predict_probabilities(predict, images)
-    disagreements = int((exported.argmax(1) != keras_probabilities.argmax(1)).sum())
+    try:
+        serving = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE]
+    except (OSError, KeyError, ValueError) as error:
+        raise UserError(f"cannot load the SavedModel in {saved_model_dir} ({type(error).__name__}); "
+                        f"rewrite it with python -m models.export.") from error
+    inputs = serving.structured_input_signature[1]
+    if INPUT not in inputs or inputs[INPUT].dtype != tf.uint8:
+        raise UserError(f"the SavedModel in {saved_model_dir} does not take raw uint8 pixels (it predates them); "
+                        f"rewrite it with python -m models.export.")
+    outputs = [serving(**{INPUT: images[start:start + BATCH_SIZE]}) for start in range(0, len(images), BATCH_SIZE)]
+    exported = np.concatenate([np.asarray(output[PROBABILITIES]) for output in outputs])
+    digits = np.concatenate([np.asarray(output[DIGIT]) for output in outputs])
+    expected = keras_probabilities.argmax(1)
+    disagreements = int(((exported.argmax(1) != expected) | (digits != expected)).sum())
     difference = float(np.abs(exported - keras_probabilities).max())
     return {
         "images": len(images),

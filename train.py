@@ -161,7 +161,8 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
             test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
 
         model.save(staging / runs.MODEL_FILE)
-        model.export(str(staging / runs.SAVED_MODEL_DIR), verbose=False)
+        from models.export import write_serving_files  # saved_model/ taking raw uint8 pixels, and the .tflite files
+        write_serving_files(model, staging, x_train)
         settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
         if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
             settings["dataset"] = str(Path(config.dataset).resolve())

@@ -72,3 +72,27 @@ def mistakes(images: np.ndarray, true_labels, predicted_labels, confidences, col
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def seen_by_model(original: np.ndarray, seen: np.ndarray, probabilities: np.ndarray, title: str):
+    """A photo (h, w, 3) uint8, the pixels the model got (H, W, C) uint8 and its probabilities (K,), side by side."""
+    figure, axes = plt.subplots(1, 3, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    axes[0].imshow(original)
+    axes[0].set_title(f"{title} ({original.shape[1]}x{original.shape[0]})", fontsize=9)
+    # Nearest-neighbour blow-up: every model pixel stays a visible square.
+    axes[1].imshow(seen[..., 0] if seen.shape[-1] == 1 else seen, cmap="gray", vmin=0, vmax=255,
+                   interpolation="nearest")
+    axes[1].set_title(f"what the model saw ({seen.shape[1]}x{seen.shape[0]})", fontsize=9)
+    for axis in axes[:2]:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    classes = np.arange(len(probabilities))
+    best = int(np.argmax(probabilities))
+    axes[2].bar(classes, probabilities, color=["tab:blue" if digit == best else "0.7" for digit in classes])
+    axes[2].set_xticks(classes)
+    axes[2].set_ylim(0, 1)
+    axes[2].set_xlabel("digit")
+    axes[2].set_ylabel("probability")
+    axes[2].set_title(f"prediction: {best} ({probabilities[best]:.2f})", fontsize=9)
+    figure.tight_layout()
+    return figure

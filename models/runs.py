@@ -2,7 +2,9 @@
 
     runs/convnet_mnist/
         model.keras          the full Keras model
-        saved_model/         TensorFlow SavedModel, signature serving_default
+        saved_model/         TensorFlow SavedModel, signature serving_default: uint8 pixels in (models/export.py)
+        model_float32.tflite LiteRT model for phones, same signature
+        model_int8.tflite    the same, full-integer int8
         config.json          resolved settings, library versions, command line
         history.csv          per-epoch loss and accuracy, train and validation
         metrics.json         test_accuracy, test_loss, train_seconds, epochs, ...
@@ -26,6 +28,8 @@ from data.errors import UserError
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
+TFLITE_FLOAT32_FILE = "model_float32.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"

@@ -18,7 +18,7 @@ import evaluate
 import train
 from data.files import file_digest
 
-RUN_FILES = ["model.keras", "saved_model", "config.json", "history.csv", "metrics.json", "training_curves.png"]
+RUN_FILES = ["model.keras", "saved_model", "model_float32.tflite", "model_int8.tflite", "config.json", "history.csv", "metrics.json", "training_curves.png"]
 EVALUATION_FILES = ["evaluation.json", "confusion_matrix.png", "mistakes.png"]
 
 
@@ -64,10 +64,11 @@ def test_saved_artifacts_reload_and_agree(dry_run):
     probabilities = np.asarray(model(images, training=False))
     # metrics.json's accuracy is recomputable from the saved model alone.
     assert (probabilities.argmax(1) == digits.y_test).mean() == pytest.approx(metrics["test_accuracy"])
+    # The SavedModel takes the raw uint8 pixels and scales them itself.
     serving = tf.saved_model.load(str(dry_run / "saved_model")).signatures["serving_default"]
-    (input_name,) = serving.structured_input_signature[1]
-    (exported,) = serving(**{input_name: tf.constant(images)}).values()
-    np.testing.assert_allclose(exported, probabilities, atol=1e-5)
+    exported = serving(pixels=tf.constant(digits.x_test))
+    np.testing.assert_allclose(exported["probabilities"], probabilities, atol=1e-5)
+    np.testing.assert_array_equal(exported["digit"], probabilities.argmax(1))
 
 
 def test_evaluation_matches_its_own_confusion_matrix(dry_run):

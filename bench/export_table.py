@@ -1,0 +1,160 @@
+"""The deployment table: accuracy, file size and single-image latency of every exported form of a run.
+
+    python bench/export_table.py                                  # runs/convnet_mnist
+    python bench/export_table.py --run-dir runs/mlp_mnist --repeats 2000
+
+The run is copied to a temporary folder and its serving files are written anew
+from its model.keras by this code (models/export.py), so the figures belong to
+the current export and the run itself is left alone. Then, on the run's whole
+test set: accuracy of model.keras, of the SavedModel's serving_default (raw
+uint8 pixels in), and of the float32 and int8 .tflite files run by the LiteRT
+interpreter (ai-edge-litert), each with its difference from model.keras in
+percentage points; file sizes; and the median time of one single-image call,
+over --repeats calls after --warmup calls, one image at a time from the test
+set (Keras and SavedModel: TensorFlow's own threads; LiteRT: --threads). Prints
+a markdown table and the machine's load average, which on a shared machine
+says how much to trust the times.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter
+
+from data.cli import HelpFormatter, positive_int  # noqa: E402
+from models import runs  # noqa: E402
+
+BATCH_SIZE = 1000  # test images per call when measuring accuracy
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    run_dir: Path
+    data_dir: Path | None
+    repeats: int
+    warmup: int
+    threads: int
+
+
+def parse_args(argv: list[str] | None) -> TableConfig:
+    parser = argparse.ArgumentParser(description="Measure a run's Keras, SavedModel and LiteRT forms; print a table.",
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--run-dir", type=Path, default=ROOT / runs.default_run_dir("convnet", "mnist"),
+                        help="trained run (copied; left untouched)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the data files (default: the run's)")
+    parser.add_argument("--repeats", type=positive_int, default=1000, help="timed single-image calls per model")
+    parser.add_argument("--warmup", type=positive_int, default=50, help="untimed single-image calls first")
+    parser.add_argument("--threads", type=positive_int, default=1, help="LiteRT interpreter threads")
+    args = parser.parse_args(argv)
+    return TableConfig(args.run_dir, args.data_dir, args.repeats, args.warmup, args.threads)
+
+
+def size_bytes(path: Path) -> int:
+    """A file's size, or the sum of the files under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+
+
+def median_latency_ms(predict, images, repeats: int, warmup: int) -> float:
+    """Median milliseconds of predict(one (1, H, W, C) uint8 image), cycling through `images`."""
+    for index in range(warmup):
+        predict(images[index % len(images)][None])
+    times = []
+    for index in range(repeats):
+        image = images[index % len(images)][None]
+        started = time.perf_counter()
+        predict(image)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def measure(config: TableConfig) -> tuple[list[dict], dict]:
+    import numpy as np
+    import tensorflow as tf
+
+    from data import carve_validation, default_data_dir, load_dataset
+    from data.pipeline import normalise
+    from models import export, lite
+
+    source = runs.require_run(config.run_dir)
+    settings = runs.read_json(source / runs.CONFIG_FILE)
+    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
+    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
+    x_train = carve_validation(digits.x_train, digits.y_train, settings.get("validation_fraction", 0.1))[0]
+
+    with tempfile.TemporaryDirectory() as scratch:
+        run_dir = Path(scratch) / source.name
+        run_dir.mkdir()
+        shutil.copy2(source / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
+        model = runs.load_model(run_dir / runs.MODEL_FILE)
+        started = time.perf_counter()
+        export.write_serving_files(model, run_dir, x_train)
+        export_seconds = time.perf_counter() - started
+
+        serving = tf.saved_model.load(str(run_dir / runs.SAVED_MODEL_DIR)).signatures[export.SIGNATURE]
+        forms = {
+            "Keras (`model.keras`)": (runs.MODEL_FILE,
+                                      lambda pixels: np.asarray(model(normalise(pixels), training=False))),
+            "SavedModel (`saved_model/`)": (runs.SAVED_MODEL_DIR,
+                                            lambda pixels: serving(pixels=pixels)[export.PROBABILITIES].numpy()),
+        }
+        for label, name in [("LiteRT float32", lite.FLOAT32_FILE), ("LiteRT int8", lite.INT8_FILE)]:
+            runner = lite.LiteModel(run_dir / name, threads=config.threads)
+            forms[f"{label} (`{name}`)"] = (name, lambda pixels, runner=runner: runner(pixels)[export.PROBABILITIES])
+
+        rows = []
+        for label, (name, predict) in forms.items():
+            probabilities = np.concatenate([predict(digits.x_test[start:start + BATCH_SIZE])
+                                            for start in range(0, len(digits.y_test), BATCH_SIZE)])
+            rows.append({
+                "form": label,
+                "accuracy": float((probabilities.argmax(1) == digits.y_test).mean()),
+                "bytes": size_bytes(run_dir / name),
+                "latency_ms": median_latency_ms(predict, digits.x_test, config.repeats, config.warmup),
+            })
+    facts = {"test_images": len(digits.y_test), "export_seconds": export_seconds, "dataset": settings["dataset"]}
+    return rows, facts
+
+
+def markdown(rows: list[dict]) -> str:
+    keras_accuracy = rows[0]["accuracy"]
+    lines = ["| form | test accuracy | vs Keras | size | one image (median) |", "|---|---|---|---|---|"]
+    for row in rows:
+        delta = 100 * (row["accuracy"] - keras_accuracy)
+        lines.append(f"| {row['form']} | {100 * row['accuracy']:.2f} % | {delta:+.2f} pp | "
+                     f"{row['bytes'] / 1e6:.2f} MB | {row['latency_ms']:.3f} ms |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    from data import UserError
+
+    load_before = os.getloadavg()
+    try:
+        rows, facts = measure(config)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    load_after = os.getloadavg()
+    print(f"{config.run_dir} on {facts['dataset']}: {facts['test_images']} test images; serving files written in "
+          f"{facts['export_seconds']:.1f} s; {config.repeats} timed single-image calls after {config.warmup} "
+          f"warm-up, LiteRT with {config.threads} thread(s); load average (1 min) {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after, on {os.cpu_count()} cores\n")
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Read the digit in photos and scans: the three most likely digits per image, with probabilities.
+
+    python predict.py photo.png                      # photo.png: 7 (0.97), 1 (0.02), 9 (0.00)
+    python predict.py scan.jpg bus.jpg --json        # one JSON object per line, for scripts
+    python predict.py photo.png --show               # also photo_seen.png: what the model saw, and its answer
+    python predict.py door.jpg --run-dir runs/convnet_svhn
+
+Any PNG or JPEG (and other formats Pillow reads), any size, colour or grey, is
+converted the way the chosen model's training images were prepared (see
+data/photos.py): for a 28x28x1 model white-on-black handwriting, scaled to 20
+pixels and centred by mass like MNIST; for a 32x32x3 model an RGB square
+resized to 32x32. A file that cannot be used gets one line
+("error: FILE: reason", or {"file": ..., "error": ...} with --json) and the
+others are still read; the exit status is then 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
+
+from data import UserError  # noqa: E402
+from data.cli import HelpFormatter  # noqa: E402
+from models import runs  # noqa: E402
+
+TOP = 3  # digits listed per image
+SHOWN_SUFFIX = "_seen.png"
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    images: tuple[Path, ...]
+    model_file: Path  # model.keras of --run-dir, or --model-file
+    as_json: bool
+    show: bool
+    show_dir: Path
+
+
+def parse_args(argv: list[str] | None) -> PredictConfig:
+    parser = argparse.ArgumentParser(
+        description="Print the three most likely digits, with probabilities, for each image file.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files, any size")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
+                        help="run directory written by train.py")
+    source.add_argument("--model-file", type=Path, help="any .keras digit model instead of a run")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON object per image on stdout: {"file": ..., "top": [[digit, probability], ...]} '
+                             'or {"file": ..., "error": ...}')
+    parser.add_argument("--show", action="store_true",
+                        help=f"also save <image name>{SHOWN_SUFFIX}: the image, what the model saw and its answer")
+    parser.add_argument("--show-dir", type=Path, default=Path("."), help="folder for the --show pictures")
+    args = parser.parse_args(argv)
+    return PredictConfig(
+        images=tuple(args.images),
+        model_file=args.model_file or Path(args.run_dir) / runs.MODEL_FILE,
+        as_json=args.json,
+        show=args.show,
+        show_dir=args.show_dir,
+    )
+
+
+def load_classifier(model_file: Path):
+    """The Keras model in model_file, checked to take one batch of images (B, H, W, C) with C 1 or 3."""
+    model_file = Path(model_file)
+    if not model_file.is_file():
+        raise UserError(f"no model file {model_file}; train one with python train.py, or pass --run-dir "
+                        f"or --model-file.")
+    model = runs.load_model(model_file)
+    shape = getattr(model, "input_shape", None)
+    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[-1] in (1, 3) and None not in shape[1:]):
+        raise UserError(f"{model_file} does not take a batch of images (B, H, W, 1 or 3); it takes {shape}.")
+    return model
+
+
+def top_digits(probabilities, count: int = TOP) -> list[list]:
+    """[[digit, probability], ...] for the `count` most probable classes, most probable first."""
+    import numpy as np
+
+    order = np.argsort(-probabilities, kind="stable")[:count]
+    return [[int(digit), round(float(probabilities[digit]), 4)] for digit in order]
+
+
+def shown_path(image_path: Path, show_dir: Path, taken: set[Path]) -> Path:
+    """<show_dir>/<stem>_seen.png, numbered if taken in this call; never an input file itself."""
+    candidate = Path(show_dir) / f"{image_path.stem}{SHOWN_SUFFIX}"
+    number = 2
+    while candidate.resolve() in taken:
+        candidate = Path(show_dir) / f"{image_path.stem}_{number}{SHOWN_SUFFIX}"
+        number += 1
+    return candidate
+
+
+def predict(config: PredictConfig, out=None, err=None) -> int:
+    """Print one line per image to `out` (errors to `err`); 0 if every image was read, 2 if any was not."""
+    import numpy as np
+
+    from data.photos import PhotoError, prepare, read_image
+    from data.pipeline import normalise
+
+    out, err = out or sys.stdout, err or sys.stderr
+    model = load_classifier(config.model_file)
+    if config.show:
+        config.show_dir.mkdir(parents=True, exist_ok=True)
+    # Inputs are never overwritten: their paths count as taken from the start.
+    taken = {path.resolve() for path in config.images}
+    failed = 0
+    for path in config.images:
+        try:
+            original = read_image(path)
+            pixels = prepare(original, model.input_shape[1:])  # uint8 (H, W, C)
+        except PhotoError as error:
+            failed += 1
+            if config.as_json:
+                print(json.dumps({"file": str(path), "error": str(error)}), file=out, flush=True)
+            else:
+                print(f"error: {path}: {error}", file=err, flush=True)
+            continue
+        probabilities = np.asarray(model(normalise(pixels[np.newaxis]), training=False))[0]
+        top = top_digits(probabilities)
+        if config.as_json:
+            print(json.dumps({"file": str(path), "top": top}), file=out, flush=True)
+        else:
+            print(f"{path}: " + ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
+                  file=out, flush=True)
+        if config.show:
+            from models.figures import seen_by_model
+
+            target = shown_path(path, config.show_dir, taken)
+            taken.add(target.resolve())
+            runs.save_figure(seen_by_model(np.asarray(original.convert("RGB")), pixels, probabilities, path.name),
+                             target)
+    return 2 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        return predict(config)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
