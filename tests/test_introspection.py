@@ -123,14 +123,13 @@ def test_activations_equal_a_layer_by_layer_forward_pass(name, shape):
 
 
 def test_convnet_conv1_activations_equal_a_numpy_convolution():
-    model = registry_model("convnet", (10, 10, 3), seed=5)
-    images = random_images((10, 10, 3), count=2, seed=5)
+    model = registry_model("convnet", (20, 20, 3), seed=5)  # conv3 needs at least 18x18
+    images = random_images((20, 20, 3), count=2, seed=5)
     conv, relu = activations(model, images, ["conv1", "conv1_relu"])
     (kernel,) = model.get_layer("conv1").get_weights()  # (3, 3, in, out), no bias
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))  # "same" padding for a 3x3 kernel
-    expected = np.zeros((2, 10, 10, kernel.shape[-1]), np.float32)
-    for row, column in np.ndindex(10, 10):
-        expected[:, row, column] = np.einsum("bijc,ijco->bo", padded[:, row:row + 3, column:column + 3], kernel)
+    expected = np.zeros((2, 18, 18, kernel.shape[-1]), np.float32)  # "valid": a 3x3 kernel trims one pixel per edge
+    for row, column in np.ndindex(18, 18):
+        expected[:, row, column] = np.einsum("bijc,ijco->bo", images[:, row:row + 3, column:column + 3], kernel)
     np.testing.assert_allclose(conv, expected, atol=1e-5)
     bn = model.get_layer("conv1_bn")
     gamma, beta, mean, variance = bn.get_weights()
@@ -277,8 +276,10 @@ def test_receptive_fields_match_derivations(case):
 
 def test_registry_convnet_and_nested_receptive_fields_match_derivations():
     convnet = registry_model("convnet")
-    expected = {"conv1": (3, 1, 0.0), "conv1_relu": (3, 1, 0.0), "pool1": (4, 2, 0.5), "conv2": (8, 2, 0.5),
-                "conv2_relu": (8, 2, 0.5), "pool2": (10, 4, 1.5), "conv3": (18, 4, 1.5), "conv3_relu": (18, 4, 1.5)}
+    # "valid" convolutions: unit 0 of conv1 sees pixels 0..2 (centre 1); each later layer's unit 0
+    # is centred on the middle of the first window of units it reads.
+    expected = {"conv1": (3, 1, 1.0), "conv1_relu": (3, 1, 1.0), "pool1": (4, 2, 1.5), "conv2": (8, 2, 3.5),
+                "conv2_relu": (8, 2, 3.5), "pool2": (10, 4, 4.5), "conv3": (18, 4, 8.5), "conv3_relu": (18, 4, 8.5)}
     for path, field in expected.items():
         assert receptive_field(convnet, path) == ReceptiveField(*field), path
     nested = nested_model()
@@ -330,7 +331,7 @@ def test_registry_convnet_input_gradient_stays_inside_the_field():
     # A random image and layers before their ReLU, so that the unit has a gradient.
     model = registry_model("convnet")
     [image] = random_images((28, 28, 1), count=1, seed=16)
-    for path, row, col in [("conv2", 0, 0), ("conv2", 7, 13), ("conv3", 3, 3), ("conv3", 6, 0)]:
+    for path, row, col in [("conv2", 0, 0), ("conv2", 7, 10), ("conv3", 1, 1), ("conv3", 2, 0)]:
         field = receptive_field(model, path)
         rows, cols = np.nonzero(input_gradient(model, path, row, col, image))
         assert rows.size, path

@@ -89,18 +89,17 @@ def test_mlp_matches_a_numpy_forward_pass():
 
 def test_convnet_first_block_matches_a_numpy_convolution():
     keras.utils.set_random_seed(5)
-    model = MODELS["convnet"].build((10, 10, 3), 10)
+    model = MODELS["convnet"].build((20, 20, 3), 10)  # the smallest inputs conv3 accepts are 18x18
     bn = model.get_layer("conv1_bn")
     # Give batch norm non-trivial statistics so the check covers it.
     rng = np.random.default_rng(5)
     bn.set_weights([rng.uniform(0.5, 2, w.shape).astype("float32") if i in (0, 3) else
                     rng.normal(0, 0.5, w.shape).astype("float32") for i, w in enumerate(bn.get_weights())])
-    images = images_for((10, 10, 3), count=2, seed=5)
+    images = images_for((20, 20, 3), count=2, seed=5)
     (kernel,) = model.get_layer("conv1").get_weights()  # (3, 3, in, out), no bias
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))  # "same" padding for a 3x3 kernel
-    conv = np.zeros((2, 10, 10, kernel.shape[-1]), np.float32)
-    for row, column in np.ndindex(10, 10):
-        conv[:, row, column] = np.einsum("bijc,ijco->bo", padded[:, row:row + 3, column:column + 3], kernel)
+    conv = np.zeros((2, 18, 18, kernel.shape[-1]), np.float32)  # "valid": a 3x3 kernel trims one pixel per edge
+    for row, column in np.ndindex(18, 18):
+        conv[:, row, column] = np.einsum("bijc,ijco->bo", images[:, row:row + 3, column:column + 3], kernel)
     gamma, beta, mean, variance = bn.get_weights()
     expected = np.maximum((conv - mean) / np.sqrt(variance + bn.epsilon) * gamma + beta, 0)
     block = keras.Model(model.input, model.get_layer("conv1_relu").output)
