@@ -111,7 +111,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     import tensorflow as tf
 
     from data.files import file_digest
-    from data.pipeline import batches
+    from data.pipeline import batches, resolve_augment
     from models import figures, runs
     from models.distribute import make_strategy, adapt_for_multiworker, writes_run
     from models.training import compile_for_training
@@ -119,11 +119,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
     # First: the strategy fixes the devices, and TensorFlow cannot change them once it has run an op.
     strategy = make_strategy(config.distribute, config.cpu_replicas)
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
-    if config.augment == "auto":
-        # Street photos need turns, zooms and lighting to generalise from few images. For
-        # handwriting, 3 epochs of MNIST is an underfitting regime (training accuracy stays
-        # below validation's), where random shifts cost more accuracy than they add.
-        config = replace(config, augment="street" if digits.input_shape[-1] == 3 else "none")
+    config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1]))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
 
     # Same seed, same data, same machine: the same weights, bit for bit.
@@ -149,8 +145,8 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
         print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
               f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
               f"{strategy.num_replicas_in_sync} replica(s)")
-        started = time.perf_counter()
-        with strategy.scope():
+        with strategy.scope():  # fit and evaluate take the strategy from here (see adapt_for_multiworker)
+            started = time.perf_counter()
             history = model.fit(
                 train_batches,
                 validation_data=val_batches,
@@ -159,8 +155,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
                 callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
                 verbose=1 if sys.stdout.isatty() else 2,
             )
-        train_seconds = time.perf_counter() - started
-        with strategy.scope():
+            train_seconds = time.perf_counter() - started
             test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
 
         model.save(staging / runs.MODEL_FILE)

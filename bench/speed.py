@@ -160,7 +160,7 @@ def throughput(repeats: int = 3, steps: int = 30) -> str:
     import numpy as np
     import tensorflow as tf
 
-    from data.pipeline import batches
+    from data.pipeline import batches, resolve_augment
     from models import MODELS
     from models.export import SIGNATURE, export_saved_model
     from models.training import compile_for_training
@@ -171,7 +171,7 @@ def throughput(repeats: int = 3, steps: int = 30) -> str:
     cases = [("mlp", (28, 28, 1)), ("convnet", (28, 28, 1)), ("convnet", (32, 32, 3))]
     for name, shape in cases:
         recipe = MODELS[name]
-        augment = recipe.augment if recipe.augment != "auto" else ("street" if shape[-1] == 3 else "none")  # as train.py
+        augment = resolve_augment(recipe.augment, shape[-1])
         rng = np.random.default_rng(0)
         images = rng.integers(0, 256, (steps * recipe.batch_size, *shape), dtype=np.uint8)
         labels = rng.integers(0, 10, len(images)).astype(np.int32)
