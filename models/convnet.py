@@ -17,6 +17,8 @@ and loses no accuracy: the digits' borders are empty. See README, Speed.
 import keras
 from keras import layers
 
+from models.fused_batch_norm import FusedBatchNormalization
+
 # Momentum 0.9 (Keras: 0.99) lets the inference statistics catch up within a few
 # dozen steps, so short runs and small data sets evaluate correctly.
 BN_MOMENTUM = 0.9
@@ -41,7 +43,7 @@ def build_convnet(
     for number, width in enumerate(filters, start=1):
         # No bias: the batch norm that follows has its own shift.
         x = layers.Conv2D(width, 3, padding="valid", use_bias=False, name=f"conv{number}")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"conv{number}_bn")(x)
+        x = FusedBatchNormalization(momentum=BN_MOMENTUM, name=f"conv{number}_bn")(x)
         x = layers.ReLU(name=f"conv{number}_relu")(x)
         if number < len(filters):
             x = layers.MaxPooling2D(2, name=f"pool{number}")(x)

@@ -65,9 +65,12 @@ def activations(model: keras.Model, images: np.ndarray, paths: list[str], batch_
     """
     images = _float_images(images)
     extractor = feature_extractor(model, paths)
+    if not len(images):
+        # Shapes from the graph, not from a call: on CPUs with AVX-512, TensorFlow 2.21's
+        # convolution hands an empty batch back with the input's shape, (0, 28, 28, 1).
+        return [np.zeros((0, *output.shape[1:]), np.float32) for output in _as_list(extractor.outputs)]
     chunks = [[] for _ in paths]
-    # At least one call, so that zero images still give arrays of the right shape.
-    for start in range(0, max(len(images), 1), batch_size):
+    for start in range(0, len(images), batch_size):
         outputs = _as_list(extractor(images[start:start + batch_size], training=False))
         for chunk, output in zip(chunks, outputs):
             chunk.append(np.asarray(output, dtype=np.float32))

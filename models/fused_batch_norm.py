@@ -1,0 +1,48 @@
+"""Batch normalization that trains with TensorFlow's fused kernel: the same layer, a quarter faster.
+
+    from models.fused_batch_norm import FusedBatchNormalization
+    x = FusedBatchNormalization(momentum=0.9, name="conv1_bn")(x)   # a drop-in for layers.BatchNormalization
+
+Keras 3 normalises a batch with separate operations: moments (a mean, squared
+differences, another mean), then a subtract, multiply and add, each a pass over
+the whole feature map, forward and backward. tf.keras 2 called one fused kernel
+instead (oneDNN's on the CPU), and so does this layer while training on images
+(B, H, W, C): on our convnet it trains about 25 % more images a second on a
+2-core CPU (README, Speed). Inference is Keras's own code, so exported models
+(SavedModel, LiteRT) contain only standard operations.
+
+The layer is registered with Keras, so `keras.saving.load_model` reads a saved
+model once this module has been imported (`import models` does that).
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="digits")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose training step on 4-D channels-last inputs is one fused kernel."""
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (training and self.trainable and mask is None and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and not self.renorm and not self.synchronized)
+        if not fusable:  # inference, and the cases the fused kernel does not cover
+            return super().call(inputs, training=training, mask=mask)
+        # As Keras does, compute in float32 whatever the layer's policy (bfloat16
+        # statistics overflow), and normalise with the batch's own mean and variance over
+        # (B, H, W) for each channel.
+        inputs = tf.cast(inputs, "float32")
+        channels = inputs.shape[-1]
+        outputs, batch_mean, batch_variance, *_ = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            self.gamma if self.scale else tf.ones(channels),
+            self.beta if self.center else tf.zeros(channels),
+            epsilon=self.epsilon,
+            is_training=True,
+        )
+        # The running statistics that inference uses, updated as Keras updates them.
+        # (The kernel's batch variance carries Bessel's correction, n / (n - 1) with
+        # n = B * H * W values per channel, at least 1,152 here: under 0.1 % apart.)
+        self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + batch_variance * (1 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
