@@ -36,6 +36,6 @@ def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
 
 
 MODELS: dict[str, Architecture] = {
-    "mlp": Architecture(build_mlp, epochs=10, min_steps=0, batch_size=512, learning_rate=4e-3, augment="none"),
+    "mlp": Architecture(build_mlp, epochs=10, min_steps=0, batch_size=1024, learning_rate=6e-3, augment="none"),
     "convnet": Architecture(build_convnet, epochs=3, min_steps=1200, batch_size=128, learning_rate=8e-3, augment="auto"),
 }
