@@ -28,7 +28,7 @@ def pair(shape, seed=0):
 
 def feature_maps(shape=(8, 5, 6, 3), seed=1):
     # Far from zero mean and unit variance, so that normalising does something.
-    return (np.random.default_rng(seed).normal(3.0, 2.5, shape)).astype(np.float32)
+    return np.random.default_rng(seed).normal(3.0, 2.5, shape).astype(np.float32)
 
 
 def test_training_output_and_running_statistics_match_numpy():
@@ -39,7 +39,7 @@ def test_training_output_and_running_statistics_match_numpy():
 
     mean, variance = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))  # per channel, biased
     np.testing.assert_allclose(outputs, (x - mean) / np.sqrt(variance + EPSILON) * gamma + beta, atol=2e-5)
-    count = x.size // 3  # values per channel: 8 * 5 * 6 = 240
+    count = x.size // x.shape[-1]  # values per channel: 8 * 5 * 6 = 240
     new_mean, new_variance = fused.get_weights()[2:]
     np.testing.assert_allclose(new_mean, MOMENTUM * moving_mean + (1 - MOMENTUM) * mean, rtol=1e-5)
     # The fused kernel hands back the unbiased batch variance (Bessel's correction).
