@@ -8,7 +8,6 @@ recall and F1, the confusion matrix, and how well the exported SavedModel agrees
 with model.keras), confusion_matrix.png and mistakes.png.
 """
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -17,12 +16,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import UserError, default_data_dir, load_dataset  # noqa: E402
-from data.cli import HelpFormatter, positive_int  # noqa: E402
+from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
 from models import runs  # noqa: E402
 
-EVALUATION_FILE = "evaluation.json"
-CONFUSION_FILE = "confusion_matrix.png"
-MISTAKES_FILE = "mistakes.png"
 BATCH_SIZE = 1000  # test images per forward pass
 # SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
 PARITY_TOLERANCE = 1e-4
@@ -36,10 +32,8 @@ class EvaluateConfig:
 
 
 def parse_args(argv: list[str] | None) -> EvaluateConfig:
-    parser = argparse.ArgumentParser(
-        description="Evaluate a trained run on its test set and draw its confusion matrix and mistakes.",
-        formatter_class=HelpFormatter,
-    )
+    parser = ArgumentParser(
+        description="Evaluate a trained run on its test set and draw its confusion matrix and mistakes.")
     parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     parser.add_argument("--data-dir", type=Path,
@@ -130,22 +124,19 @@ def evaluate(config: EvaluateConfig) -> dict:
         "confusion_matrix": matrix.tolist(),
         "savedmodel_parity": parity,
     }
-    runs.write_json(run_dir / EVALUATION_FILE, evaluation)
-    runs.save_figure(figures.confusion_matrix(matrix, names), run_dir / CONFUSION_FILE)
+    runs.write_json(run_dir / runs.EVALUATION_FILE, evaluation)
+    runs.save_figure(figures.confusion_matrix(matrix, names), run_dir / runs.CONFUSION_FILE)
     runs.save_figure(
         figures.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], probabilities[wrong, predicted[wrong]]),
-        run_dir / MISTAKES_FILE,
+        run_dir / runs.MISTAKES_FILE,
     )
     return evaluation
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    try:
-        evaluation = evaluate(config)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    evaluation = evaluate(config)
     parity = evaluation["savedmodel_parity"]
     print(f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of "
           f"{evaluation['test_images']} wrong); figures and evaluation.json in {config.run_dir}")

@@ -14,7 +14,6 @@ resized to 32x32. A file that cannot be used gets one line
 others are still read; the exit status is then 2.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import UserError  # noqa: E402
-from data.cli import HelpFormatter  # noqa: E402
+from data.cli import ArgumentParser, entry_point  # noqa: E402
 from models import runs  # noqa: E402
 
 TOP = 3  # digits listed per image
@@ -41,10 +40,7 @@ class PredictConfig:
 
 
 def parse_args(argv: list[str] | None) -> PredictConfig:
-    parser = argparse.ArgumentParser(
-        description="Print the three most likely digits, with probabilities, for each image file.",
-        formatter_class=HelpFormatter,
-    )
+    parser = ArgumentParser(description="Print the three most likely digits, with probabilities, for each image file.")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files, any size")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
@@ -139,13 +135,9 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     return 2 if failed else 0
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        return predict(config)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return predict(parse_args(argv))
 
 
 if __name__ == "__main__":

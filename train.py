@@ -13,22 +13,27 @@ serving_default signature), config.json, history.csv, metrics.json and
 training_curves.png.
 """
 
-import argparse
+import math
 import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import DATASETS, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402,E501
-from data.cli import HelpFormatter, dataset_name, fraction, positive_float, positive_int  # noqa: E402
-from data.pipeline import AUGMENTATIONS  # noqa: E402
-from models import MODELS, default_epochs  # noqa: E402
-from models.distribute import STRATEGIES  # noqa: E402
+from data import DATASETS, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402
+from data.cli import INTERRUPTED, ArgumentParser, dataset_name, entry_point, fraction, positive_float, positive_int  # noqa: E402,E501
+from data.files import file_digest  # noqa: E402
+from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch  # noqa: E402
+from models import MODELS, default_epochs, figures, model_files, resume, runs  # noqa: E402
+from models.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run  # noqa: E402
+from models.export import write_serving_files  # noqa: E402
+from models.training import compile_for_training  # noqa: E402
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
 
@@ -49,16 +54,15 @@ class TrainConfig:
     dry_run: bool
     distribute: str
     cpu_replicas: int
+    fresh: bool
+    tensorboard: bool
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
     def per_model(field: str) -> str:
         return "default per model: " + ", ".join(f"{name} {getattr(arch, field)}" for name, arch in MODELS.items())
 
-    parser = argparse.ArgumentParser(
-        description="Train a digit classifier (Keras functional API) and save it.",
-        formatter_class=HelpFormatter,
-    )
+    parser = ArgumentParser(description="Train a digit classifier (Keras functional API) and save it.")
     parser.add_argument("--model", choices=list(MODELS), default="convnet", help="architecture")
     parser.add_argument("--dataset", type=dataset_name, default="mnist", metavar="NAME|FILE.npz",
                         help=f"data set: one of {', '.join(DATASETS)}, or a .npz file with x_train, y_train, "
@@ -85,6 +89,11 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                              "--batch-size is the global batch, split across the replicas")
     parser.add_argument("--cpu-replicas", type=positive_int, default=2,
                         help="logical CPU devices for --distribute mirrored on a machine without GPUs")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over even if an interrupted run of the same command can be resumed")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help=f"also write TensorBoard logs (per-epoch loss, accuracy, learning rate) to "
+                             f"<run-dir>/{runs.LOGS_DIR}")
     args = parser.parse_args(argv)
     recipe = MODELS[args.model]
     return TrainConfig(
@@ -102,102 +111,166 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         dry_run=args.dry_run,
         distribute=args.distribute,
         cpu_replicas=args.cpu_replicas,
+        fresh=args.fresh,
+        tensorboard=args.tensorboard,
     )
 
 
 def train(config: TrainConfig, arguments: list[str]) -> dict:
-    """Train, test and save one run; returns its metrics."""
-    import keras
-    import tensorflow as tf
+    """Train, test and save one run; returns its metrics.
 
-    from data.files import file_digest
-    from data.pipeline import batches, resolve_augment
-    from models import figures, runs
-    from models.distribute import make_strategy, adapt_for_multiworker, writes_run
-    from models.training import compile_for_training
-
+    Raises UserError before any work if the run folder may not be replaced, and
+    TrainingDiverged if the loss stops being a number; either way the folder is untouched.
+    """
+    runs.check_replaceable(config.run_dir)
     # First: the strategy fixes the devices, and TensorFlow cannot change them once it has run an op.
     strategy = make_strategy(config.distribute, config.cpu_replicas)
+    # In a cluster every worker runs all of this (evaluation and export take part in collective
+    # ops), but only the chief's run directory is kept; the others write into a scratch folder.
+    if not writes_run(strategy):
+        with tempfile.TemporaryDirectory(prefix="worker_run_") as scratch:
+            return train_and_save(replace(config, run_dir=Path(scratch) / "run"), arguments, strategy)
+    with runs.locked(config.run_dir):
+        return train_and_save(config, arguments, strategy)
+
+
+def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
     config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1]))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
+    steps = steps_per_epoch(len(y_train), config.batch_size)
+    if config.epochs is None:
+        config = replace(config, epochs=default_epochs(MODELS[config.model], steps))
+
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
+    if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
+        settings["dataset"] = str(Path(config.dataset).resolve())
+        settings["dataset_sha256"] = file_digest(Path(config.dataset), "sha256")
+    staging = runs.staging_dir(config.run_dir)
+    state = resume.TrainingState(staging / resume.STATE_DIR, _result_settings(settings))
+    resumed = None
+    if config.distribute == "multiworker":
+        pass  # every worker would have to resume from the same epoch; a cluster run starts over
+    elif not config.fresh and state.started_differently():
+        print(f"{config.run_dir}: an interrupted run with other settings was left in {staging}; starting fresh")
+    elif not config.fresh:
+        resumed = state.latest()
+    if resumed is None:
+        shutil.rmtree(staging, ignore_errors=True)
+        runs.remove_stale_staging(config.run_dir)
+        state.clear()
+    else:
+        print(f"resuming {config.run_dir} after epoch {resumed.epoch} of {config.epochs} (--fresh starts over)")
 
     # Same seed, same data, same machine: the same weights, bit for bit.
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-
-    steps_per_epoch = -(-len(y_train) // config.batch_size)
-    if config.epochs is None:
-        config = replace(config, epochs=default_epochs(MODELS[config.model], steps_per_epoch))
     with strategy.scope():  # variables created here are mirrored on every replica
         model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
-        compile_for_training(model, config.learning_rate, config.epochs * steps_per_epoch)
+        compile_for_training(model, config.learning_rate, config.epochs * steps)
+        if resumed:
+            resumed.restore(model)
     adapt_for_multiworker(model, strategy)
+    first_epoch = resumed.epoch if resumed else 0
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
-                            augment=config.augment)
+                            augment=config.augment, epochs=range(first_epoch, config.epochs))
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 
-    # In a cluster every worker runs all of this (evaluation and export take part in collective
-    # ops), but only the chief's run directory is kept; the others write into a scratch folder.
-    run_dir = config.run_dir if writes_run(strategy) else Path(tempfile.mkdtemp(prefix="worker_run_"))
-    with runs.staged_run(run_dir) as staging:
-        print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
-              f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
-              f"{strategy.num_replicas_in_sync} replica(s)")
-        with strategy.scope():  # fit and evaluate take the strategy from here (see adapt_for_multiworker)
-            started = time.perf_counter()
-            history = model.fit(
+    print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
+          f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
+          f"{strategy.num_replicas_in_sync} replica(s)")
+    saver = state.saver(resumed)
+    callbacks = [resume.StopOnDivergence(), saver]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(staging / runs.LOGS_DIR)))
+    with strategy.scope():  # fit and evaluate take the strategy from here (see adapt_for_multiworker)
+        try:
+            model.fit(
                 train_batches,
                 validation_data=val_batches,
                 epochs=config.epochs,
-                shuffle=False,  # the pipeline already reshuffles every epoch, seeded
-                callbacks=[keras.callbacks.CSVLogger(str(staging / runs.HISTORY_FILE))],
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                shuffle=False,  # the pipeline already orders every epoch, seeded
+                callbacks=callbacks,
                 verbose=1 if sys.stdout.isatty() else 2,
             )
-            train_seconds = time.perf_counter() - started
-            test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+        except resume.TrainingDiverged:
+            shutil.rmtree(staging, ignore_errors=True)  # its states lead to the same divergence
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(len(saver.history)) from None
+        test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+    if not math.isfinite(test_loss):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise resume.TrainingDiverged(f"training diverged: the test loss is {test_loss}")
 
-        model.save(staging / runs.MODEL_FILE)
-        from models.export import write_serving_files  # saved_model/ taking raw uint8 pixels, and the .tflite files
-        write_serving_files(model, staging, x_train)
-        settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
-        if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
-            settings["dataset"] = str(Path(config.dataset).resolve())
-            settings["dataset_sha256"] = file_digest(Path(config.dataset), "sha256")
-        runs.write_json(staging / runs.CONFIG_FILE, {
-            **settings,
-            "input_shape": list(digits.input_shape),
-            "num_classes": digits.num_classes,
-            "train_images": len(y_train),
-            "validation_images": len(y_val),
-            "test_images": len(digits.y_test),
-            "replicas": strategy.num_replicas_in_sync,
-            "environment": runs.environment("train.py", arguments),
-        })
-        metrics = {
-            "test_accuracy": float(test_accuracy),
-            "test_loss": float(test_loss),
-            "train_seconds": round(train_seconds, 2),
-            "epochs": config.epochs,
-            "train_images_per_second": round(config.epochs * len(y_train) / train_seconds, 1),
-            "parameters": model.count_params(),
-        }
-        runs.write_json(staging / runs.METRICS_FILE, metrics)
-        runs.save_figure(figures.training_curves(history.history), staging / runs.CURVES_FILE)
-    if run_dir != config.run_dir:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    model_files.save_model(model, staging / runs.MODEL_FILE)
+    write_serving_files(model, staging, x_train)  # saved_model/ taking raw uint8 pixels, and the .tflite files
+    runs.write_json(staging / runs.CONFIG_FILE, {
+        runs.RUN_MARKER: runs.RUN_LAYOUT,
+        **settings,
+        "input_shape": list(digits.input_shape),
+        "num_classes": digits.num_classes,
+        "train_images": len(y_train),
+        "validation_images": len(y_val),
+        "test_images": len(digits.y_test),
+        "replicas": strategy.num_replicas_in_sync,
+        "environment": runs.environment("train.py", arguments),
+    })
+    metrics = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "train_seconds": round(saver.train_seconds, 2),
+        "epochs": config.epochs,
+        "train_images_per_second": round(config.epochs * len(y_train) / saver.train_seconds, 1),
+        "parameters": model.count_params(),
+    }
+    runs.write_json(staging / runs.METRICS_FILE, metrics)
+    runs.write_text(staging / runs.HISTORY_FILE, history_csv(saver.history))
+    columns = {key: [row[key] for row in saver.history] for key in saver.history[0]}
+    runs.save_figure(figures.training_curves(columns), staging / runs.CURVES_FILE)
+    shutil.rmtree(state.directory)
+    runs.publish(staging, config.run_dir)
     return metrics
 
 
+def _result_settings(settings: dict) -> dict:
+    """The settings that decide a run's weights: a saved state resumes only under the same ones."""
+    return {key: value for key, value in settings.items() if key not in ("fresh", "tensorboard", "run_dir")}
+
+
+def history_csv(history: list[dict]) -> str:
+    """history.csv: one row per epoch (counted from 0, as Keras's CSVLogger does), a column per logged value."""
+    columns = sorted(history[0])
+    lines = [",".join(["epoch", *columns])]
+    lines += [",".join([str(epoch), *(repr(row[key]) for key in columns)]) for epoch, row in enumerate(history)]
+    return "\n".join(lines) + "\n"
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; carries the epochs whose state is saved."""
+
+    def __init__(self, epochs_saved: int):
+        super().__init__(epochs_saved)
+        self.epochs_saved = epochs_saved
+
+
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     config = parse_args(arguments)
     try:
         metrics = train(config, arguments)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except resume.TrainingDiverged as diverged:
+        print(f"error: {diverged}; try a lower --learning-rate (it was {config.learning_rate:g}). "
+              f"Nothing was saved; {config.run_dir} is unchanged.", file=sys.stderr)
+        return 1
+    except Interrupted as interrupted:
+        print(f"interrupted after {interrupted.epochs_saved} complete epoch(s); run the same command again to "
+              f"resume ({config.run_dir} is unchanged).", file=sys.stderr)
+        return INTERRUPTED
     print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "
           f"({metrics['train_seconds']:.0f} s of training); saved to {config.run_dir}")
     return 0

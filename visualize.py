@@ -17,7 +17,6 @@ layer's response after its batch norm and activation (conv2 -> conv2_relu),
 which is what "what conv2 detects" means.
 """
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -26,10 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
 from data import UserError, default_data_dir, load_dataset  # noqa: E402
-from data.cli import HelpFormatter, dataset_name, positive_int  # noqa: E402
+from data.cli import ArgumentParser, dataset_name, entry_point, positive_int  # noqa: E402
 from models import runs, survey  # noqa: E402
 
-FIGURES_DIR = "figures"
 PROBE_FILE = "probe.json"
 REPORT_FILE = "report.html"
 HIERARCHY_UNITS = 6  # units shown per layer in hierarchy.png
@@ -60,10 +58,8 @@ class VisualizeConfig:
 
 
 def parse_args(argv: list[str] | None) -> VisualizeConfig:
-    parser = argparse.ArgumentParser(
-        description="Draw what a trained model's layers respond to. With no --layer, --all or --report: --all.",
-        formatter_class=HelpFormatter,
-    )
+    parser = ArgumentParser(
+        description="Draw what a trained model's layers respond to. With no --layer, --all or --report: --all.")
     parser.add_argument("--layer", action="append", metavar="NAME",
                         help='a layer to draw, e.g. conv2 or dense1 ("parent/child" inside a nested model); repeatable')
     parser.add_argument("--all", action="store_true",
@@ -146,7 +142,7 @@ def open_source(config: VisualizeConfig) -> Source:
     if digits.input_shape != shape:
         raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
                         f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
-    return Source(model, model_file, folder / FIGURES_DIR, digits, metrics)
+    return Source(model, model_file, folder / runs.FIGURES_DIR, digits, metrics)
 
 
 # ---------------------------------------------------------------- figures
@@ -306,13 +302,9 @@ def visualize(config: VisualizeConfig) -> Outcome:
     return Outcome(written, probe, notes)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
-    try:
-        outcome = visualize(config)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    outcome = visualize(parse_args(argv))
     for path in outcome.written:
         print(path)
     for note in outcome.notes:

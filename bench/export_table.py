@@ -16,7 +16,6 @@ a markdown table and the machine's load average, which on a shared machine
 says how much to trust the times.
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter
 
-from data.cli import HelpFormatter, positive_int  # noqa: E402
+from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
 from models import runs  # noqa: E402
 
 BATCH_SIZE = 1000  # test images per call when measuring accuracy
@@ -46,8 +45,7 @@ class TableConfig:
 
 
 def parse_args(argv: list[str] | None) -> TableConfig:
-    parser = argparse.ArgumentParser(description="Measure a run's Keras, SavedModel and LiteRT forms; print a table.",
-                                     formatter_class=HelpFormatter)
+    parser = ArgumentParser(description="Measure a run's Keras, SavedModel and LiteRT forms; print a table.")
     parser.add_argument("--run-dir", type=Path, default=ROOT / runs.default_run_dir("convnet", "mnist"),
                         help="trained run (copied; left untouched)")
     parser.add_argument("--data-dir", type=Path, help="folder with the data files (default: the run's)")
@@ -137,16 +135,11 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    from data import UserError
-
     load_before = os.getloadavg()
-    try:
-        rows, facts = measure(config)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    rows, facts = measure(config)
     load_after = os.getloadavg()
     print(f"{config.run_dir} on {facts['dataset']}: {facts['test_images']} test images; serving files written in "
           f"{facts['export_seconds']:.1f} s; {config.repeats} timed single-image calls after {config.warmup} "

@@ -11,7 +11,6 @@ inflates the times, so report the median beside the load it was measured under.
 Targets: --layer conv2 under 20 s, --report under 3 minutes.
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # models/ imports TensorFlow; hide its start-up chatter
 
-from data.cli import HelpFormatter, positive_int  # noqa: E402
+from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
 from models import runs  # noqa: E402
 
 TARGETS = {"--layer conv2": 20.0, "--report": 180.0}  # seconds
@@ -40,8 +39,7 @@ class TimingConfig:
 
 
 def parse_args(argv: list[str] | None) -> TimingConfig:
-    parser = argparse.ArgumentParser(description="Time visualize.py's --layer conv2 and --report, start-up included.",
-                                     formatter_class=HelpFormatter)
+    parser = ArgumentParser(description="Time visualize.py's --layer conv2 and --report, start-up included.")
     parser.add_argument("--run-dir", type=Path, default=ROOT / runs.default_run_dir("convnet", "mnist"),
                         help="trained run to draw (copied; left untouched)")
     parser.add_argument("--layer-runs", type=positive_int, default=5, help="timed runs of --layer conv2")
@@ -61,6 +59,7 @@ def timed(arguments: list[str]) -> float:
     return seconds
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     runs.require_run(config.run_dir)

@@ -1,6 +1,13 @@
-"""Command-line pieces the scripts share: a help formatter and argument types with clear errors."""
+"""Command-line pieces the scripts share: a parser whose errors are one line, argument types, and
+the guard that turns a user's mistake into one line on stderr instead of a traceback."""
 
 import argparse
+import functools
+import sys
+
+from data.errors import UserError
+
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -10,6 +17,47 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (argparse prints the whole usage first), exit status 2."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(text) -> str:
+    """`text` as a single line, whatever newlines it holds."""
+    return " ".join(str(text).split())
+
+
+def entry_point(main):
+    """Wrap a script's main(argv) -> status so that no traceback reaches the user.
+
+    A UserError (a mistake the user can fix) is one line and exit status 2; an
+    OSError (a full disk, a read-only folder) is one line and status 1; Ctrl-C
+    is one line and status 130.
+    """
+
+    @functools.wraps(main)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except UserError as error:
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            return 2
+        except OSError as error:
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return INTERRUPTED
+
+    return guarded
 
 
 def _checked(text: str, convert, is_valid, requirement: str):

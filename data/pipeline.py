@@ -105,13 +105,17 @@ def batches(
     batch_size: int,
     shuffle_seed: int | None = None,
     augment: str = "none",
+    epochs: range = range(1),
 ) -> tf.data.Dataset:
     """Batches of (float32 images (B, H, W, C), int32 labels (B,)).
 
-    With a shuffle_seed the order is reshuffled every epoch, reproducibly for that
-    seed; without one the order is the arrays' own (for evaluation). `augment`
-    names a transform from AUGMENTATIONS, applied to each float training batch
-    with a fresh seed per batch, reproducibly for the shuffle_seed.
+    Without a shuffle_seed: one pass in the arrays' own order (for evaluation).
+    With one: the epochs in `epochs` back to back, each in its own order drawn
+    from (shuffle_seed, epoch) alone, so training resumed at epoch e sees exactly
+    the batches an uninterrupted run sees from e on; fit needs
+    steps_per_epoch=steps_per_epoch(len(labels), batch_size). `augment` names a
+    transform from AUGMENTATIONS, applied to each float training batch with a
+    seed drawn from (shuffle_seed, epoch, batch) the same way.
     """
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {augment!r}")
@@ -119,17 +123,40 @@ def batches(
         raise ValueError("augmentation is for training batches, which need a shuffle_seed")
     images = tf.constant(images)
     labels = tf.constant(labels, tf.int32)
-    indices = tf.data.Dataset.range(len(labels))
-    if shuffle_seed is not None:
-        indices = indices.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    batched = indices.batch(batch_size).map(lambda index: (normalise(tf.gather(images, index)), tf.gather(labels, index)))
-    if augment != "none":
-        # One (2,) seed per batch, drawn afresh every epoch.
-        seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
-        batched = tf.data.Dataset.zip(batched, seeds).map(
-            lambda batch, seed: (augment_batch(batch[0], seed, augment), batch[1]))
+
+    def gather(index):
+        return normalise(tf.gather(images, index)), tf.gather(labels, index)
+
+    if shuffle_seed is None:
+        batched = tf.data.Dataset.range(len(labels)).batch(batch_size).map(gather)
+    else:
+        batched = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(
+            lambda epoch: _one_epoch(len(labels), batch_size, shuffle_seed, epoch)
+        ).map(lambda index, seed: _augmented(gather(index), seed, augment))
     # Multi-worker training shards this pipeline by element (each worker keeps every n-th
     # batch): it starts from indices in memory, not from files that could be divided.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return batched.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    """Batches in one pass over `count` images, the last one partial."""
+    return -(-count // batch_size)
+
+
+def _one_epoch(count: int, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
+    """(index batch (B,), augmentation seed (2,)) for one epoch, from the stateless generator keyed by (seed, epoch)."""
+    key = tf.stack([tf.constant(seed, tf.int64), epoch])
+    order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+    index_batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    # One (2,) seed per batch: (epoch * steps + batch, seed), distinct for every batch of the run.
+    first = epoch * steps_per_epoch(count, batch_size)
+    augment_seeds = tf.data.Dataset.range(first, first + steps_per_epoch(count, batch_size)).map(
+        lambda step: tf.stack([step, tf.constant(seed, tf.int64)]))
+    return tf.data.Dataset.zip(index_batches, augment_seeds)
+
+
+def _augmented(batch, seed, augment: str):
+    images, labels = batch
+    return augment_batch(images, seed, augment), labels

@@ -16,9 +16,12 @@ run that was there before.
 """
 
 import contextlib
+import fcntl
+import glob
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +37,19 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "training_curves.png"
+LOGS_DIR = "logs"  # TensorBoard logs, with train.py --tensorboard
+EVALUATION_FILE = "evaluation.json"  # evaluate.py
+CONFUSION_FILE = "confusion_matrix.png"
+MISTAKES_FILE = "mistakes.png"
+FIGURES_DIR = "figures"  # visualize.py
+# Every name the project writes at the top of a run folder. A folder holding anything
+# else is not replaced: the other entries are someone's own files.
+PROJECT_FILES = frozenset({
+    MODEL_FILE, SAVED_MODEL_DIR, TFLITE_FLOAT32_FILE, TFLITE_INT8_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
+    CURVES_FILE, LOGS_DIR, EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, FIGURES_DIR,
+})
+RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
+RUN_LAYOUT = 1
 FIGURE_DPI = 110  # pixels per inch of every saved figure
 
 
@@ -43,51 +59,178 @@ def default_run_dir(model: str, dataset: str) -> Path:
 
 def write_text(path: Path, text: str) -> None:
     """Write a text file atomically: readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
+    with _replacing(path) as staging:
+        staging.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, content: dict) -> None:
-    write_text(path, json.dumps(content, indent=2) + "\n")
+    """Strict JSON (a NaN or infinity is an error, not a token other readers reject), written atomically."""
+    write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from a file of a run, or a UserError naming the file and what is wrong with it."""
     try:
-        return json.loads(Path(path).read_text())
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; the run is incomplete (train it again with python train.py).") from None
     except (OSError, ValueError) as error:
-        raise UserError(f"cannot read {path} ({error}); train the run again with python train.py.") from error
+        raise UserError(f"cannot read {path} ({error}); it is damaged or not this project's file.") from error
+    if not isinstance(content, dict):
+        raise UserError(f"{path} holds a JSON {type(content).__name__}, not an object; it is damaged or not "
+                        f"this project's file.")
+    return content
 
 
 def save_figure(figure, path: Path) -> None:
     """Save a matplotlib figure atomically as PNG and release its memory."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.tmp")
-    figure.savefig(staging, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(staging, path)
+    try:
+        with _replacing(path) as staging:
+            figure.savefig(staging, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    finally:
+        plt.close(figure)
 
 
 @contextlib.contextmanager
-def staged_run(run_dir: Path):
-    """Yield an empty staging folder; on success it replaces run_dir whole.
+def _replacing(path: Path):
+    """Yield a unique temporary path beside `path`; on success it replaces `path`, on failure it is removed.
 
-    On an exception the staging folder is removed and run_dir is untouched.
+    Unique names let two writers of the same file work at once: the last rename wins whole.
+    """
+    path = Path(path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    staging = Path(name)
+    try:
+        yield staging
+        os.chmod(staging, 0o666 & ~_umask())  # mkstemp makes it private; ours is an ordinary file
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------ replacing a run folder safely
+
+
+def is_run(folder: Path) -> bool:
+    """Whether `folder` is a run written by train.py: its config.json carries the marker.
+
+    Runs written before the marker existed are recognised by the command line their
+    config.json records.
+    """
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(config, dict):
+        return False
+    if config.get(RUN_MARKER) is not None:
+        return True
+    command = (config.get("environment") or {}).get("command_line") if isinstance(config.get("environment"), dict) \
+        else None
+    return isinstance(command, list) and command[1:2] == ["train.py"]
+
+
+def _ours(name: str) -> bool:
+    """A name the project writes in a run folder, or one of its writers' temporaries (.NAME.xxxx.tmp)."""
+    if name in PROJECT_FILES:
+        return True
+    return name.startswith(".") and name.endswith((".tmp", ".previous")) and \
+        name[1:].split(".", 1)[0] in {file.split(".", 1)[0] for file in PROJECT_FILES}
+
+
+def refusal(run_dir: Path) -> str | None:
+    """Why a new run may not replace `run_dir`, or None when it may (absent, empty, or a run of ours)."""
+    run_dir = Path(run_dir)
+    resolved = run_dir.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == Path.home().resolve():
+        return "it is the home folder"
+    if resolved == cwd or resolved in cwd.parents:
+        return "it holds the current folder"
+    if resolved == (cwd / RUNS_ROOT).resolve():
+        return f"it is the folder that holds all runs (give a folder inside it, e.g. {RUNS_ROOT / 'my_run'})"
+    if run_dir.is_symlink():
+        return "it is a symbolic link, not a folder this project made"
+    if not run_dir.exists():
+        return None
+    if not run_dir.is_dir():
+        return "it is a file, not a run folder"
+    entries = sorted(entry.name for entry in run_dir.iterdir())
+    if not entries:
+        return None
+    if not is_run(run_dir):
+        return "it is a folder that train.py did not write (its config.json has no run marker)"
+    foreign = [name for name in entries if not _ours(name)]
+    if foreign:
+        return f"it holds {', '.join(foreign[:3])}{' and more' if len(foreign) > 3 else ''}, " \
+               f"which this project did not write (move them out first)"
+    return None
+
+
+def check_replaceable(run_dir: Path) -> None:
+    """A UserError naming run_dir unless a new run may replace it; nothing is touched."""
+    reason = refusal(run_dir)
+    if reason:
+        raise UserError(f"refusing to write a run into {run_dir}: {reason}; choose another --run-dir.")
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path):
+    """Hold the run folder's lock for the block; a UserError if another process holds it.
+
+    The lock is an advisory lock on the hidden file .NAME.lock beside the folder: the
+    system releases it when its process ends, however it ends, so a killed run never
+    leaves it stuck. The empty file itself stays.
     """
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is an ordinary one
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with open(run_dir.with_name(f".{run_dir.name}.lock"), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another train.py is writing {run_dir} now; wait for it to finish or choose "
+                            f"another --run-dir.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """The hidden folder beside run_dir where a run is built (and a killed one resumed) before it replaces run_dir."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(f".{run_dir.name}.partial")
+
+
+def remove_stale_staging(run_dir: Path) -> None:
+    """Remove what killed runs of run_dir left beside it: .NAME.previous, and the
+    .NAME.xxxxxxxx staging folders of versions before staging_dir() existed."""
+    run_dir = Path(run_dir)
+    for leftover in run_dir.parent.glob(f".{glob.escape(run_dir.name)}.*"):
+        suffix = leftover.name[len(run_dir.name) + 2:]
+        stale = suffix == "previous" or re.fullmatch(r"[a-z0-9_]{8}", suffix)
+        if stale and leftover.is_dir() and not leftover.is_symlink() and all(_ours(entry.name) for entry in leftover.iterdir()):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def publish(staging: Path, run_dir: Path) -> None:
+    """Move a complete staged run into place, replacing run_dir only if it may be replaced.
+
+    The swap is two renames: for an instant run_dir is absent, never half written.
+    """
+    staging, run_dir = Path(staging), Path(run_dir)
+    reason = refusal(run_dir)  # again: someone may have put files in it while we trained
+    if reason:
+        raise UserError(f"the new run is complete in {staging}, but {run_dir} may not be replaced: {reason}.")
     previous = run_dir.with_name(f".{run_dir.name}.previous")
+    if previous.exists() and not (previous.is_dir() and (is_run(previous) or not any(previous.iterdir()))):
+        raise UserError(f"{previous} is in the way and is not a run of this project; move it out and run again.")
     shutil.rmtree(previous, ignore_errors=True)
+    staging.chmod(0o777 & ~_umask())  # a run folder is an ordinary, shared one
     if run_dir.exists():
         os.replace(run_dir, previous)
     os.replace(staging, run_dir)
@@ -121,14 +264,14 @@ def require_run(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_FILE).is_file():
         raise UserError(f"no trained model in {run_dir}; run python train.py first (or pass --run-dir).")
+    if not is_run(run_dir):  # the scripts write into a run: never into a folder that merely holds a model
+        raise UserError(f"{run_dir} is not a run written by train.py (its {CONFIG_FILE} is missing, damaged or "
+                        f"not ours); for a bare model file use --model-file where the script offers it.")
     return run_dir
 
 
 def load_model(path: Path):
-    """A saved .keras model, or a UserError if the file is not one."""
-    import keras
+    """A saved .keras model, loaded in safe mode, or a UserError saying in one line why the file is not one."""
+    from models.model_files import load_model as load_model_file  # imports Keras, which most callers of runs need not
 
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:  # Keras raises many types for damaged or foreign files
-        raise UserError(f"cannot load {path} as a Keras model ({type(error).__name__}); train it again.") from error
+    return load_model_file(path)

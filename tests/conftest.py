@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from data.pipeline import batches
+from data.pipeline import batches, steps_per_epoch
 from data.synthetic import load_synthetic
 from models import MODELS
 from models.training import compile_for_training
@@ -17,10 +17,10 @@ def trained_mlp(tmp_path_factory):
     keras.utils.set_random_seed(0)
     digits = load_synthetic((28, 28, 1))
     model = MODELS["mlp"].build(digits.input_shape, digits.num_classes)
-    steps = -(-len(digits.y_train) // 64)
+    steps = steps_per_epoch(len(digits.y_train), 64)
     compile_for_training(model, 1e-3, TRAINED_EPOCHS * steps)
-    model.fit(batches(digits.x_train, digits.y_train, 64, shuffle_seed=0), epochs=TRAINED_EPOCHS,
-              shuffle=False, verbose=0)  # the pipeline shuffles, seeded
+    model.fit(batches(digits.x_train, digits.y_train, 64, shuffle_seed=0, epochs=range(TRAINED_EPOCHS)),
+              epochs=TRAINED_EPOCHS, steps_per_epoch=steps, shuffle=False, verbose=0)  # the pipeline shuffles, seeded
     path = tmp_path_factory.mktemp("trained") / "model.keras"
     model.save(path)
     return path, model, digits

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -135,16 +136,17 @@ def test_svhn_trains_and_evaluates_from_official_layout_files(tmp_path, monkeypa
 def test_missing_data_is_one_clear_line_and_keeps_the_old_run(tmp_path, dry_run, monkeypatch, capsys):
     monkeypatch.setattr(data.mnist, "NPZ_URL", "http://127.0.0.1:9/mnist.npz")  # fails at once, offline
     run_dir = tmp_path / "kept"
-    run_dir.mkdir()
-    (run_dir / "model.keras").write_bytes(b"an earlier model")
+    shutil.copytree(dry_run, run_dir)
+    before = file_digest(run_dir / "model.keras", "sha256")
     empty = tmp_path / "empty"
     code = train.main(["--data-dir", str(empty), "--run-dir", str(run_dir), "--epochs", "1"])
     error = capsys.readouterr().err.strip()
     assert code == 2
     assert error.count("\n") == 0 and error.startswith("error: ")
     assert "mnist.npz" in error and "train-images-idx3-ubyte.gz" in error and str(empty) in error
-    assert (run_dir / "model.keras").read_bytes() == b"an earlier model"
-    assert sorted(path.name for path in run_dir.parent.iterdir()) == ["empty", "kept"]
+    assert file_digest(run_dir / "model.keras", "sha256") == before
+    # Only the lock (an empty file) is left beside it; no staging folder.
+    assert sorted(path.name for path in run_dir.parent.iterdir()) == [".kept.lock", "empty", "kept"]
 
 
 def test_evaluate_without_a_run_says_train_first(tmp_path, capsys):

@@ -1,0 +1,342 @@
+"""Never lose a user's files or a good run: refused folders, divergence, kill and resume, Ctrl-C, locks.
+
+Each case of issue 11's "What was seen" is a regression test here. Training runs
+in process where the outcome is a refusal or a short synthetic run; the kill,
+Ctrl-C and resume cases run train.py as a real subprocess, as a user would.
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train
+from data.errors import UserError
+from models import resume, runs
+
+ROOT = Path(__file__).resolve().parent.parent
+DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """{path relative to folder: sha256} of every file under folder (a file itself: {"": sha256})."""
+    folder = Path(folder)
+    if folder.is_file():
+        return {"": hashlib.sha256(folder.read_bytes()).hexdigest()}
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def one_error_line(capsys) -> str:
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: "), error
+    assert "Traceback" not in error
+    return error
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory) -> Path:
+    """A complete synthetic run, to copy wherever a test needs 'the last good run'."""
+    run_dir = tmp_path_factory.mktemp("good") / "run"
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+# ------------------------------------------------------------------ folders that are not ours
+
+
+def test_a_folder_of_someone_elses_files_is_refused_and_untouched(tmp_path, capsys):
+    """Seen: --run-dir ~/mydocs swapped the folder for the run and deleted every file in it."""
+    documents = tmp_path / "mydocs"
+    (documents / "letters").mkdir(parents=True)
+    (documents / "notes.txt").write_text("mine")
+    (documents / "letters" / "a.txt").write_text("also mine")
+    before = tree_digest(documents)
+    assert train.main([*DRY_RUN, "--run-dir", str(documents)]) == 2
+    error = one_error_line(capsys)
+    assert str(documents) in error and "did not write" in error
+    assert tree_digest(documents) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mydocs"]  # nothing staged beside it
+
+
+def test_a_file_as_run_dir_is_refused_and_untouched(tmp_path, capsys):
+    """Seen: the file was pushed aside to .NAME.previous and a run folder took its name."""
+    path = tmp_path / "results"
+    path.write_text("someone's file")
+    assert train.main([*DRY_RUN, "--run-dir", str(path)]) == 2
+    assert "is a file" in one_error_line(capsys)
+    assert path.read_text() == "someone's file"
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["results"]
+
+
+def test_the_runs_folder_itself_is_refused(tmp_path, good_run, monkeypatch, capsys):
+    """Seen: --run-dir runs would have replaced every run at once."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(good_run, tmp_path / "runs" / "convnet_mnist")
+    before = tree_digest(tmp_path / "runs")
+    assert train.main([*DRY_RUN, "--run-dir", "runs"]) == 2
+    assert "holds all runs" in one_error_line(capsys)
+    assert tree_digest(tmp_path / "runs") == before
+
+
+@pytest.mark.parametrize("where", [".", "..", "home"])
+def test_the_current_folder_its_parents_and_home_are_refused(tmp_path, monkeypatch, capsys, where):
+    project = tmp_path / "home" / "code" / "project"
+    project.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(project)
+    run_dir = str(tmp_path / "home") if where == "home" else where
+    assert train.main([*DRY_RUN, "--run-dir", run_dir]) == 2
+    assert ("home folder" if where == "home" else "holds the current folder") in one_error_line(capsys)
+    assert list(project.iterdir()) == []
+
+
+def test_a_run_holding_other_files_is_refused_naming_them(tmp_path, good_run, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(good_run, run_dir)
+    (run_dir / "my notes.txt").write_text("thoughts about this run")
+    before = tree_digest(run_dir)
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 2
+    assert "my notes.txt" in one_error_line(capsys)
+    assert tree_digest(run_dir) == before
+
+
+def test_a_symbolic_link_is_refused(tmp_path, good_run):
+    (tmp_path / "link").symlink_to(good_run, target_is_directory=True)
+    assert "symbolic link" in runs.refusal(tmp_path / "link")
+
+
+def test_runs_written_before_the_marker_are_still_recognised(tmp_path, good_run):
+    run_dir = tmp_path / "old"
+    shutil.copytree(good_run, run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    del config[runs.RUN_MARKER]  # what train.py wrote before the marker existed
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert runs.is_run(run_dir) and runs.refusal(run_dir) is None
+    config["environment"]["command_line"] = ["python", "other.py"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert not runs.is_run(run_dir) and "did not write" in runs.refusal(run_dir)
+
+
+def test_an_existing_run_is_replaced_whole(tmp_path, good_run, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(good_run, run_dir)
+    (run_dir / "evaluation.json").write_text("{}")  # evaluate.py's, from the earlier run
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir), "--seed", "3"]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 3
+    assert not (run_dir / "evaluation.json").exists()  # it described the old model
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
+
+
+def test_publishing_rechecks_the_folder_and_keeps_the_new_run_if_refused(tmp_path, good_run):
+    """Files put into the run folder while training ran are not deleted by the swap at the end."""
+    run_dir, staging = tmp_path / "run", tmp_path / ".run.partial"
+    shutil.copytree(good_run, run_dir)
+    shutil.copytree(good_run, staging)
+    (run_dir / "added meanwhile.txt").write_text("mine")
+    with pytest.raises(UserError, match="added meanwhile.txt"):
+        runs.publish(staging, run_dir)
+    assert (run_dir / "added meanwhile.txt").exists() and (staging / "model.keras").exists()
+
+
+def test_stale_staging_folders_are_removed_by_the_next_run(tmp_path, good_run):
+    run_dir = tmp_path / "run"
+    for leftover in (".run.previous", ".run.k3j9_x2a"):  # the latter: a staging folder of earlier versions
+        shutil.copytree(good_run, tmp_path / leftover)
+    partial = runs.staging_dir(run_dir) / resume.STATE_DIR
+    partial.mkdir(parents=True)
+    (partial / resume.SETTINGS_FILE).write_text('{"seed": 99}')  # an interrupted run of another command
+    (tmp_path / ".run.notes").mkdir()
+    (tmp_path / ".run.notes" / "diary.txt").write_text("someone's")  # not ours: kept
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", ".run.notes", "run"]
+
+
+# ------------------------------------------------------------------ divergence and strict JSON
+
+
+def test_divergence_stops_at_once_and_keeps_the_previous_run(tmp_path, good_run, capsys):
+    """Seen: --learning-rate 1e9 went on to the end and replaced the good run with "test_loss": NaN."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(good_run, run_dir)
+    before = tree_digest(run_dir)
+    code = train.main(["--dataset", "synthetic", "--limit", "512", "--epochs", "3", "--learning-rate", "1e9",
+                       "--run-dir", str(run_dir)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1
+    assert error.startswith("error: training diverged") and "--learning-rate" in error
+    assert tree_digest(run_dir) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
+
+
+def test_the_divergence_callback_names_epoch_and_step():
+    guard = resume.StopOnDivergence()
+    guard.on_epoch_begin(1)
+    guard.on_train_batch_end(4, {"loss": 2.3})
+    with pytest.raises(resume.TrainingDiverged, match="epoch 2, step 6"):
+        guard.on_train_batch_end(5, {"loss": float("nan")})
+    with pytest.raises(resume.TrainingDiverged, match="val_loss is inf"):
+        guard.on_epoch_end(1, {"loss": 2.0, "val_loss": float("inf")})
+
+
+def test_json_files_never_hold_nan_or_infinity(tmp_path):
+    path = tmp_path / "metrics.json"
+    runs.write_json(path, {"test_loss": 0.25})
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError):
+            runs.write_json(path, {"test_loss": bad})
+    assert json.loads(path.read_text()) == {"test_loss": 0.25}
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["metrics.json"]  # no temporary left
+
+
+def test_every_json_a_run_holds_is_strict(good_run):
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    for path in good_run.rglob("*.json"):
+        json.loads(path.read_text(), parse_constant=refuse)
+
+
+# ------------------------------------------------------------------ kill, Ctrl-C and resume
+
+RESUMABLE = ["--dataset", "synthetic", "--limit", "1000", "--epochs", "12"]
+
+
+def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "train.py", *RESUMABLE, "--run-dir", str(run_dir), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_saved_epoch(run_dir: Path, epoch: int, process: subprocess.Popen) -> None:
+    state = runs.staging_dir(run_dir) / resume.STATE_DIR / f"epoch-{epoch:04d}.weights.h5"
+    deadline = time.monotonic() + 120
+    while not state.exists():
+        assert process.poll() is None, f"training ended before epoch {epoch} was saved: {process.stderr.read()}"
+        assert time.monotonic() < deadline, "no saved epoch after two minutes"
+        time.sleep(0.02)
+
+
+def finish(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "train.py", *RESUMABLE, "--run-dir", str(run_dir), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def weights(run_dir: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(run_dir / runs.MODEL_FILE).get_weights()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    finish(run_dir)
+    return run_dir
+
+
+def assert_same_run(resumed: Path, uninterrupted: Path) -> None:
+    """Bit for bit: every weight, the test figures and the whole history."""
+    for mine, theirs in zip(weights(resumed), weights(uninterrupted), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for key in ("test_accuracy", "test_loss", "epochs"):
+        assert json.loads((resumed / "metrics.json").read_text())[key] == \
+            json.loads((uninterrupted / "metrics.json").read_text())[key], key
+    assert (resumed / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, uninterrupted):
+    """Seen: a kill lost all progress and left a hidden staging folder behind."""
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir)
+    wait_for_saved_epoch(run_dir, 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert not run_dir.exists()
+    done = finish(run_dir)
+    resumed_from = int(done.stdout.split("resuming", 1)[1].split("after epoch ")[1].split()[0])
+    assert 2 <= resumed_from < 12
+    assert_same_run(run_dir, uninterrupted)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
+
+
+def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir)
+    wait_for_saved_epoch(run_dir, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Traceback" not in error
+    last = error.strip().splitlines()[-1]
+    assert last.startswith("interrupted after") and "run the same command again to resume" in last
+    done = finish(run_dir, "--seed", "0", "--batch-size", "64")  # another command for the same folder
+    assert "other settings" in done.stdout and "starting fresh" in done.stdout and "resuming" not in done.stdout
+    assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 64
+
+
+def test_fresh_ignores_a_resumable_state(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir)
+    wait_for_saved_epoch(run_dir, 1, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    done = finish(run_dir, "--fresh")
+    assert "resuming" not in done.stdout
+    assert_same_run(run_dir, uninterrupted)
+
+
+# ------------------------------------------------------------------ two writers at once
+
+
+LOCK_HOLDER = """
+import sys, time
+from models import runs
+with runs.locked(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run_dir)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 2
+        assert "another train.py is writing" in one_error_line(capsys)
+        assert not run_dir.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with runs.locked(run_dir):  # a killed holder leaves nothing stuck
+        pass
+
+
+# ------------------------------------------------------------------ TensorBoard
+
+
+def test_tensorboard_logs_hold_per_epoch_scalars_and_the_learning_rate(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train.main(["--dataset", "synthetic", "--limit", "300", "--epochs", "2", "--tensorboard",
+                       "--run-dir", str(run_dir)]) == 0
+    events = list((run_dir / runs.LOGS_DIR / "train").glob("events.out.tfevents.*"))
+    assert events, "no training event file"
+    steps_by_tag: dict[str, list[int]] = {}
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        for value in event.summary.value:
+            steps_by_tag.setdefault(value.tag, []).append(event.step)
+    for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
+        assert steps_by_tag.get(tag) == [0, 1], (tag, sorted(steps_by_tag))
+    assert list((run_dir / runs.LOGS_DIR / "validation").glob("events.out.tfevents.*"))
