@@ -135,6 +135,7 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
 
 
 def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
+    """Load the data, train (or resume), test, and publish the run into config.run_dir; returns its metrics."""
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
     config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1]))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
@@ -148,19 +149,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         settings["dataset_sha256"] = file_digest(Path(config.dataset), "sha256")
     staging = runs.staging_dir(config.run_dir)
     state = resume.TrainingState(staging / resume.STATE_DIR, _result_settings(settings))
-    resumed = None
-    if config.distribute == "multiworker":
-        pass  # every worker would have to resume from the same epoch; a cluster run starts over
-    elif not config.fresh and state.started_differently():
-        print(f"{config.run_dir}: an interrupted run with other settings was left in {staging}; starting fresh")
-    elif not config.fresh:
-        resumed = state.latest()
-    if resumed is None:
-        shutil.rmtree(staging, ignore_errors=True)
-        runs.remove_stale_staging(config.run_dir)
-        state.clear()
-    else:
-        print(f"resuming {config.run_dir} after epoch {resumed.epoch} of {config.epochs} (--fresh starts over)")
+    resumed = resume_or_start(config, state)
 
     # Same seed, same data, same machine: the same weights, bit for bit.
     keras.utils.set_random_seed(config.seed)
@@ -234,6 +223,25 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     shutil.rmtree(state.directory)
     runs.publish(staging, config.run_dir)
     return metrics
+
+
+def resume_or_start(config: TrainConfig, state: resume.TrainingState) -> resume.Checkpoint | None:
+    """The saved state an interrupted run of the same command left, or None after clearing the way for a new run."""
+    staging = runs.staging_dir(config.run_dir)
+    resumed = None
+    if config.distribute == "multiworker":
+        pass  # every worker would have to resume from the same epoch; a cluster run starts over
+    elif not config.fresh and state.started_differently():
+        print(f"{config.run_dir}: an interrupted run with other settings was left in {staging}; starting fresh")
+    elif not config.fresh:
+        resumed = state.latest()
+    if resumed is None:
+        shutil.rmtree(staging, ignore_errors=True)
+        runs.remove_stale_staging(config.run_dir)
+        state.clear()
+    else:
+        print(f"resuming {config.run_dir} after epoch {resumed.epoch} of {config.epochs} (--fresh starts over)")
+    return resumed
 
 
 def _result_settings(settings: dict) -> dict:

@@ -1,6 +1,7 @@
 """Serving export: a SavedModel that takes raw pixels, and the LiteRT files made from it.
 
-    python -m models.export --run-dir runs/convnet_mnist   # rewrite a run's serving files from its model.keras
+    python -m models.export --run-dir runs/convnet_mnist   # rewrite a run's model.keras (standard layers only)
+                                                           # and its serving files from it
 
     from models import export
     export.export_saved_model(model, "runs/convnet_mnist/saved_model")
@@ -17,7 +18,6 @@ inside the graph, so a server, a phone or predict.py sends the image bytes as
 they are and can never scale them differently from training.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -29,6 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from data.cli import entry_point  # noqa: E402
 from data.pipeline import normalise  # noqa: E402
 
 SIGNATURE = "serving_default"
@@ -85,34 +86,38 @@ def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.n
     shutil.rmtree(previous, ignore_errors=True)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    """python -m models.export: serving files for a run trained before they existed, or after a change here."""
-    from data import UserError, carve_validation, default_data_dir, load_dataset
-    from data.cli import HelpFormatter
-    from models import lite, runs
+    """python -m models.export: a run's files rewritten from its model.keras, for a run trained before they existed.
 
-    parser = argparse.ArgumentParser(
-        description="Rewrite a run's saved_model/ (raw-pixel signature) and its float32 and int8 LiteRT "
-                    "models from its model.keras.",
-        formatter_class=HelpFormatter,
-    )
+    model.keras itself is rewritten in the portable form (models/model_files.py):
+    an older one, holding the project's fused batch-norm class, then loads with
+    plain Keras too.
+    """
+    from data import carve_validation, default_data_dir, load_dataset
+    from data.cli import ArgumentParser
+    from models import lite, model_files, runs
+
+    parser = ArgumentParser(
+        description="Rewrite a run's model.keras with standard Keras layers only (loadable without this "
+                    "project), and its saved_model/ (raw-pixel signature) and float32 and int8 LiteRT models "
+                    "from it.")
     parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     parser.add_argument("--data-dir", type=Path,
                         help="folder with the data files, for the int8 calibration images (default: the run's)")
     args = parser.parse_args(argv)
-    try:
-        run_dir = runs.require_run(args.run_dir)
-        settings = runs.read_json(run_dir / runs.CONFIG_FILE)
-        data_dir = args.data_dir or Path(settings.get("data_dir") or default_data_dir())
-        digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
-        # The training images train.py calibrated with: the same validation carve-out.
-        x_train = carve_validation(digits.x_train, digits.y_train, settings.get("validation_fraction", 0.1))[0]
-        write_serving_files(runs.load_model(run_dir / runs.MODEL_FILE), run_dir, x_train)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {runs.SAVED_MODEL_DIR}/, {lite.FLOAT32_FILE} and {lite.INT8_FILE} in {run_dir}")
+    run_dir = runs.require_run(args.run_dir)
+    settings = runs.read_config(run_dir)
+    data_dir = args.data_dir or Path(settings.get("data_dir") or default_data_dir())
+    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
+    # The training images train.py calibrated with: the same validation carve-out.
+    x_train = carve_validation(digits.x_train, digits.y_train, settings.get("validation_fraction", 0.1))[0]
+    model = model_files.load_model(run_dir / runs.MODEL_FILE)
+    model_files.save_model(model, run_dir / runs.MODEL_FILE)
+    write_serving_files(model, run_dir, x_train)
+    print(f"wrote {runs.MODEL_FILE} (standard Keras layers), {runs.SAVED_MODEL_DIR}/, {lite.FLOAT32_FILE} and "
+          f"{lite.INT8_FILE} in {run_dir}")
     return 0
 
 

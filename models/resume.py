@@ -129,7 +129,8 @@ class TrainingState:
     def save(self, model: keras.Model, epoch: int, history: list[dict], train_seconds: float) -> None:
         record = {"history": history, "train_seconds": train_seconds,
                   "generator_states": [np.asarray(v).tolist() for v in _generator_variables(model)]}
-        _write_atomically(self._record(epoch), lambda path: path.write_text(json.dumps(record), encoding="utf-8"))
+        text = json.dumps(record, allow_nan=False)
+        _write_atomically(self._record(epoch), lambda path: path.write_text(text, encoding="utf-8"))
         # Keras insists on the .weights.h5 ending, so the temporary name keeps it.
         temporary = self.directory / f"partial-{epoch:04d}.weights.h5"
         model.save_weights(temporary)
@@ -156,6 +157,6 @@ class _SaveEveryEpoch(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.train_seconds += time.perf_counter() - self.started
         self.history.append({key: float(value) for key, value in (logs or {}).items()})
-        self.state.save(self.model, epoch + 1, self.history, self.train_seconds)
+        self.state.save(self.model, epoch + 1, self.history, self.train_seconds + time.perf_counter() - self.started)
+        self.train_seconds += time.perf_counter() - self.started  # saving the state is part of training's cost

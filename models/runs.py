@@ -9,10 +9,15 @@
         history.csv          per-epoch loss and accuracy, train and validation
         metrics.json         test_accuracy, test_loss, train_seconds, epochs, ...
         training_curves.png
+        logs/                TensorBoard logs (train.py --tensorboard)
+    runs/.convnet_mnist.partial/   the run being built, with its per-epoch training state (models/resume.py)
+    runs/.convnet_mnist.lock       held while a train.py writes the run (an empty file; the lock dies with its process)
 
-A run is written into a hidden staging folder beside its destination and moved
-into place only when complete, so a failed or interrupted run never damages the
-run that was there before.
+A run is built in the hidden staging folder beside its destination and moved
+into place only when complete, so a failed, diverged or killed run never damages
+the run that was there before. Only a folder that is absent, empty, or a run of
+this project holding nothing but the files listed in PROJECT_FILES is ever
+replaced (refusal()); a user's own folder or file is refused before any work.
 """
 
 import contextlib
@@ -207,13 +212,17 @@ def staging_dir(run_dir: Path) -> Path:
 
 
 def remove_stale_staging(run_dir: Path) -> None:
-    """Remove what killed runs of run_dir left beside it: .NAME.previous, and the
-    .NAME.xxxxxxxx staging folders of versions before staging_dir() existed."""
+    """Remove what killed runs of run_dir left beside it: .NAME.previous (put back in place if
+    run_dir is missing), and the .NAME.xxxxxxxx staging folders of versions before staging_dir()."""
     run_dir = Path(run_dir)
+    previous = run_dir.with_name(f".{run_dir.name}.previous")
+    if not run_dir.exists() and previous.is_dir() and is_run(previous):
+        os.replace(previous, run_dir)  # killed in the middle of publish(): the old run goes back in place
     for leftover in run_dir.parent.glob(f".{glob.escape(run_dir.name)}.*"):
         suffix = leftover.name[len(run_dir.name) + 2:]
         stale = suffix == "previous" or re.fullmatch(r"[a-z0-9_]{8}", suffix)
-        if stale and leftover.is_dir() and not leftover.is_symlink() and all(_ours(entry.name) for entry in leftover.iterdir()):
+        if stale and leftover.is_dir() and not leftover.is_symlink() and \
+                all(_ours(entry.name) for entry in leftover.iterdir()):  # never a folder holding someone's files
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -268,6 +277,15 @@ def require_run(run_dir: Path) -> Path:
         raise UserError(f"{run_dir} is not a run written by train.py (its {CONFIG_FILE} is missing, damaged or "
                         f"not ours); for a bare model file use --model-file where the script offers it.")
     return run_dir
+
+
+def read_config(run_dir: Path) -> dict:
+    """A run's config.json, checked for the settings every reader of a run relies on."""
+    settings = read_json(Path(run_dir) / CONFIG_FILE)
+    if not isinstance(settings.get("dataset"), str):
+        raise UserError(f"{Path(run_dir) / CONFIG_FILE} names no data set; it is damaged (train the run again "
+                        f"with python train.py).")
+    return settings
 
 
 def load_model(path: Path):

@@ -134,7 +134,9 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     run_dir = tmp_path / "old_run"
     run_dir.mkdir()
     shutil.copy(path, run_dir / runs.MODEL_FILE)
-    (run_dir / runs.CONFIG_FILE).write_text(json.dumps({"dataset": "synthetic", "limit": None}))
+    # What train.py wrote before the run marker existed: recognised by the command line it records.
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps({"dataset": "synthetic", "limit": None,
+                                                        "environment": {"command_line": ["python", "train.py"]}}))
     model.export(str(run_dir / runs.SAVED_MODEL_DIR), verbose=False)  # the float32 signature runs used to have
     pixels = raw_images((28, 28, 1))
     with pytest.raises(UserError, match="python -m models.export"):
