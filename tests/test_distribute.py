@@ -82,8 +82,8 @@ def test_two_workers_on_loopback_chief_saves(tmp_path):
     outputs = [finish(worker) for worker in workers]
     assert all("2 replica(s)" in output for output in outputs)
     assert_trained_run(run_dir, replicas=2)
-    # Only the chief's folder exists: worker 1 wrote into a scratch folder and removed it.
-    assert [path.name for path in tmp_path.iterdir()] == ["multiworker"]
+    # Only the chief's folder (and the lock it held) exists: worker 1 wrote into a scratch folder and removed it.
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".multiworker.lock", "multiworker"]
 
 
 @pytest.mark.parametrize("tf_config", [None, "not json", '{"cluster": {}}'])
