@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import UserError, default_data_dir, load_dataset  # noqa: E402
+from data import UserError  # noqa: E402
 from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
 from models import runs  # noqa: E402
 
@@ -95,11 +95,8 @@ def evaluate(config: EvaluateConfig) -> dict:
 
     from models import figures
 
-    run_dir = runs.require_run(config.run_dir)
-    settings = runs.read_json(run_dir / runs.CONFIG_FILE)
-    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
-    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
-    model = runs.load_model(run_dir / runs.MODEL_FILE)
+    run = runs.open_run(config.run_dir, config.data_dir)
+    run_dir, settings, model, digits = run.folder, run.settings, run.model, run.digits
 
     probabilities = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)
     predicted = probabilities.argmax(axis=1)

@@ -5,11 +5,11 @@
     python predict.py photo.png --show               # also photo_seen.png: what the model saw, and its answer
     python predict.py door.jpg --run-dir runs/convnet_svhn
 
-Any PNG or JPEG (and other formats Pillow reads), any size, colour or grey, is
-converted the way the chosen model's training images were prepared (see
-data/photos.py): for a 28x28x1 model white-on-black handwriting, scaled to 20
-pixels and centred by mass like MNIST; for a 32x32x3 model an RGB square
-resized to 32x32. A file that cannot be used gets one line
+Any PNG or JPEG (and other formats Pillow reads) from 8x8 pixels to 50
+megapixels, colour or grey, is converted the way the chosen model's training
+images were prepared (see data/photos.py): for a 28x28x1 model white-on-black
+handwriting, scaled to 20 pixels and centred by mass like MNIST; for a 32x32x3
+model an RGB square resized to 32x32. A file that cannot be used gets one line
 ("error: FILE: reason", or {"file": ..., "error": ...} with --json) and the
 others are still read; the exit status is then 2.
 """
@@ -41,7 +41,8 @@ class PredictConfig:
 
 def parse_args(argv: list[str] | None) -> PredictConfig:
     parser = ArgumentParser(description="Print the three most likely digits, with probabilities, for each image file.")
-    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files, any size")
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                        help="PNG or JPEG files, 8x8 pixels to 50 megapixels")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
@@ -64,14 +65,14 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
 
 def load_classifier(model_file: Path):
     """The Keras model in model_file, checked to take one batch of images (B, H, W, C) with C 1 or 3."""
+    from models.introspection import classifier_shapes
+
     model_file = Path(model_file)
     if not model_file.is_file():
         raise UserError(f"no model file {model_file}; train one with python train.py, or pass --run-dir "
                         f"or --model-file.")
     model = runs.load_model(model_file)
-    shape = getattr(model, "input_shape", None)
-    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[-1] in (1, 3) and None not in shape[1:]):
-        raise UserError(f"{model_file} does not take a batch of images (B, H, W, 1 or 3); it takes {shape}.")
+    classifier_shapes(model, model_file)  # one batch of images in, one row of class probabilities out
     return model
 
 
@@ -83,14 +84,20 @@ def top_digits(probabilities, count: int = TOP) -> list[list]:
     return [[int(digit), round(float(probabilities[digit]), 4)] for digit in order]
 
 
-def shown_path(image_path: Path, show_dir: Path, taken: set[Path]) -> Path:
+def shown_path(image_path: Path, show_dir: Path, taken: set[str]) -> Path:
     """<show_dir>/<stem>_seen.png, numbered if taken in this call; never an input file itself."""
     candidate = Path(show_dir) / f"{image_path.stem}{SHOWN_SUFFIX}"
     number = 2
-    while candidate.resolve() in taken:
+    while os.path.realpath(candidate) in taken:
         candidate = Path(show_dir) / f"{image_path.stem}_{number}{SHOWN_SUFFIX}"
         number += 1
     return candidate
+
+
+def printable(path: Path) -> str:
+    """The path as text for one line of output: quoted and escaped if it holds a newline or other control."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def predict(config: PredictConfig, out=None, err=None) -> int:
@@ -104,8 +111,9 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     model = load_classifier(config.model_file)
     if config.show:
         config.show_dir.mkdir(parents=True, exist_ok=True)
-    # Inputs are never overwritten: their paths count as taken from the start.
-    taken = {path.resolve() for path in config.images}
+    # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
+    # Path.resolve, does not raise on a symbolic link that loops; read_image refuses that file.)
+    taken = {os.path.realpath(path) for path in config.images}
     failed = 0
     for path in config.images:
         try:
@@ -116,20 +124,20 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
             if config.as_json:
                 print(json.dumps({"file": str(path), "error": str(error)}), file=out, flush=True)
             else:
-                print(f"error: {path}: {error}", file=err, flush=True)
+                print(f"error: {printable(path)}: {error}", file=err, flush=True)
             continue
         probabilities = np.asarray(model(normalise(pixels[np.newaxis]), training=False))[0]
         top = top_digits(probabilities)
         if config.as_json:
             print(json.dumps({"file": str(path), "top": top}), file=out, flush=True)
         else:
-            print(f"{path}: " + ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
+            print(f"{printable(path)}: " + ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
                   file=out, flush=True)
         if config.show:
             from models.figures import seen_by_model
 
             target = shown_path(path, config.show_dir, taken)
-            taken.add(target.resolve())
+            taken.add(os.path.realpath(target))
             runs.save_figure(seen_by_model(np.asarray(original.convert("RGB")), pixels, probabilities, path.name),
                              target)
     return 2 if failed else 0

@@ -23,8 +23,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import DATASETS, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402
-from data.cli import INTERRUPTED, ArgumentParser, dataset_name, entry_point, fraction, positive_float, positive_int  # noqa: E402,E501
+from data import DATASETS, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402
+from data.cli import (INTERRUPTED, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,  # noqa: E402
+                      LARGEST_COUNT, positive_float, positive_int, seed_value)
 from data.files import file_digest  # noqa: E402
 from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch  # noqa: E402
 from models import MODELS, default_epochs, figures, model_files, resume, runs  # noqa: E402
@@ -36,6 +37,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
+# Bounds that keep a typo from becoming an overflow or an hour-long hang rather than a one-line error.
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_CPU_REPLICAS = 64  # logical devices are threads of one CPU; thousands take minutes just to create
 
 
 @dataclass(frozen=True)
@@ -67,14 +72,17 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--dataset", type=dataset_name, default="mnist", metavar="NAME|FILE.npz",
                         help=f"data set: one of {', '.join(DATASETS)}, or a .npz file with x_train, y_train, "
                              f"x_test, y_test (uint8 images, labels 0..K-1)")
-    parser.add_argument("--epochs", type=positive_int, help=f"passes over the training set ({per_model('epochs')}; the convnet takes more "
-                             f"on small data sets, to make at least {MODELS['convnet'].min_steps} steps)")
-    parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({per_model('batch_size')})")
-    parser.add_argument("--learning-rate", type=positive_float, help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
+    parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS),
+                        help=f"passes over the training set ({per_model('epochs')}; the convnet takes more on small "
+                             f"data sets, to make at least {MODELS['convnet'].min_steps} steps)")
+    parser.add_argument("--batch-size", type=count_up_to(MAX_BATCH),
+                        help=f"images per step ({per_model('batch_size')})")
+    parser.add_argument("--learning-rate", type=positive_float,
+                        help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
     parser.add_argument("--augment", choices=("auto",) + AUGMENTATIONS,
                         help=f"training-image augmentation; auto: street for colour images, none for "
                              f"greyscale ({per_model('augment')})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and dropout")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed for weights, shuffling and dropout")
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/<model>_<dataset>)")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="folder with the data files (env DIGITS_DATA_DIR, else the Keras cache)")
@@ -87,7 +95,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                         help="tf.distribute strategy: mirrored uses every local GPU (on a machine without one, "
                              "--cpu-replicas logical CPU devices); multiworker reads the cluster from TF_CONFIG. "
                              "--batch-size is the global batch, split across the replicas")
-    parser.add_argument("--cpu-replicas", type=positive_int, default=2,
+    parser.add_argument("--cpu-replicas", type=count_up_to(MAX_CPU_REPLICAS), default=2,
                         help="logical CPU devices for --distribute mirrored on a machine without GPUs")
     parser.add_argument("--fresh", action="store_true",
                         help="start over even if an interrupted run of the same command can be resumed")
@@ -147,9 +155,9 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
         settings["dataset"] = str(Path(config.dataset).resolve())
         settings["dataset_sha256"] = file_digest(Path(config.dataset), "sha256")
-    staging = runs.staging_dir(config.run_dir)
-    state = resume.TrainingState(staging / resume.STATE_DIR, _result_settings(settings))
-    resumed = resume_or_start(config, state)
+    if config.epochs * steps > LARGEST_COUNT:
+        raise UserError(f"{config.epochs} epochs of {steps} steps are more steps than TensorFlow counts "
+                        f"({LARGEST_COUNT}); ask for fewer --epochs.")
 
     # Same seed, same data, same machine: the same weights, bit for bit.
     keras.utils.set_random_seed(config.seed)
@@ -157,7 +165,12 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     with strategy.scope():  # variables created here are mirrored on every replica
         model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
         compile_for_training(model, config.learning_rate, config.epochs * steps)
-        if resumed:
+    # Only now, with data and model known to be usable, is anything written beside the run.
+    staging = runs.staging_dir(config.run_dir)
+    state = resume.TrainingState(staging / resume.STATE_DIR, _result_settings(settings))
+    resumed = resume_or_start(config, state)
+    if resumed:
+        with strategy.scope():
             resumed.restore(model)
     adapt_for_multiworker(model, strategy)
     first_epoch = resumed.epoch if resumed else 0

@@ -24,8 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import UserError, default_data_dir, load_dataset  # noqa: E402
-from data.cli import ArgumentParser, dataset_name, entry_point, positive_int  # noqa: E402
+from data import UserError, load_dataset, load_recorded, recorded_data_dir  # noqa: E402
+from data.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value  # noqa: E402
 from models import runs, survey  # noqa: E402
 
 PROBE_FILE = "probe.json"
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
     parser.add_argument("--probe-images", type=positive_int, nargs=2, metavar=("TRAIN", "TEST"),
                         help="images the linear probes train on (from the training split) and are tested on "
                              f"(default: {PROBE_IMAGES[0]} {PROBE_IMAGES[1]})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for picking images and for filter patterns")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed for picking images and for filter patterns")
     args = parser.parse_args(argv)
     whole_model = args.all or not (args.layer or args.report)
     probe_train, probe_test = args.probe_images or PROBE_IMAGES
@@ -123,26 +123,43 @@ def open_source(config: VisualizeConfig) -> Source:
         if not model_file.is_file():
             raise UserError(f"no model file {model_file}; pass the path of a saved .keras model.")
         folder = model_file.parent
+        config_file = folder / runs.CONFIG_FILE  # a run's, someone else's, or none
+        settings = runs.read_json(config_file) if config_file.is_file() else {}
     else:
         folder = runs.require_run(config.run_dir)
-        model_file = folder / runs.MODEL_FILE
-    settings = runs.read_json(folder / runs.CONFIG_FILE) if (folder / runs.CONFIG_FILE).is_file() else {}
-    metrics = runs.read_json(folder / runs.METRICS_FILE) if (folder / runs.METRICS_FILE).is_file() else {}
+        model_file, config_file = folder / runs.MODEL_FILE, folder / runs.CONFIG_FILE
+        settings = runs.read_config(folder)
+    metrics = read_metrics(folder / runs.METRICS_FILE)
     model = runs.load_model(model_file)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise UserError(f"{model_file} does not take one batch of images (B, H, W, C); cannot draw it.")
     shape = tuple(model.inputs[0].shape[1:])
-    dataset = config.dataset or settings.get("dataset") or DATASET_FOR_SHAPE.get(shape)
-    if dataset is None:
-        raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images; "
-                        "pass --dataset to choose images for it.")
-    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
-    limit = settings.get("limit") if dataset == settings.get("dataset") else None
-    digits = load_dataset(dataset, data_dir).limited(limit)
+    if "dataset" in settings and config.dataset in (None, settings["dataset"]):  # the run's own images
+        dataset = settings["dataset"]
+        digits = load_recorded(settings, config_file, config.data_dir)
+    else:
+        dataset = config.dataset or DATASET_FOR_SHAPE.get(shape)
+        if dataset is None:
+            raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images; "
+                            "pass --dataset to choose images for it.")
+        digits = load_dataset(dataset, config.data_dir or recorded_data_dir(settings, config_file))
     if digits.input_shape != shape:
         raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
                         f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
     return Source(model, model_file, folder / runs.FIGURES_DIR, digits, metrics)
+
+
+def read_metrics(path: Path) -> dict:
+    """A run's metrics.json, {} if there is none; its test_accuracy, which the report quotes, checked."""
+    if not path.is_file():
+        return {}
+    metrics = runs.read_json(path)
+    accuracy = metrics.get("test_accuracy", 0)
+    # type(): True is no number; NaN fails the comparison.
+    if type(accuracy) not in (int, float) or not 0 <= accuracy <= 1:
+        raise UserError(f"{path} records the test accuracy {accuracy!r}, not a number from 0 to 1; it is damaged "
+                        f"(train the run again, or move the file away).")
+    return metrics
 
 
 # ---------------------------------------------------------------- figures

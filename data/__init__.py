@@ -35,10 +35,40 @@ def load_dataset(name: str, data_dir: Path) -> Dataset:
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give a .npz file's path.")
 
 
+def recorded_data_dir(settings: dict, source: Path) -> Path:
+    """The data folder a run's config.json (`source`, read into `settings`) records, else the default one."""
+    folder = settings.get("data_dir")
+    if folder is None or folder == "":
+        return default_data_dir()
+    if not isinstance(folder, str):
+        raise DataError(f"{source} records the data folder {folder!r}, not a path; it is damaged (pass --data-dir, "
+                        f"or train the run again).")
+    return Path(folder)
+
+
+def load_recorded(settings: dict, source: Path, data_dir: Path | None = None) -> Dataset:
+    """The data set a run was trained on, as its config.json (`source`, read into `settings`) records it.
+
+    The "dataset", "data_dir" and "limit" entries are checked: a value of the wrong kind is a DataError
+    naming `source`, never a crash further on. `data_dir` replaces the recorded folder.
+    """
+    name, limit = settings.get("dataset"), settings.get("limit")
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{source} records the data set {name!r}, not a name or path; it is damaged (train the "
+                        f"run again).")
+    if limit is not None and (type(limit) is not int or limit < 1):  # type(): True is an int too
+        raise DataError(f"{source} records the image limit {limit!r}, not a positive whole number; it is "
+                        f"damaged (train the run again).")
+    if is_npz_path(name) and not Path(name).is_file():
+        raise DataError(f"the run was trained on {name}, which is no longer there; put the file back (its sha256 "
+                        f"is in {source}).")
+    return load_dataset(name, data_dir or recorded_data_dir(settings, source)).limited(limit)
+
+
 def dataset_label(name: str) -> str:
     """A short name for run folders: the registry name, or a .npz file's stem."""
     return Path(name).stem if is_npz_path(name) else name
 
 
 __all__ = ["DATASETS", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label", "default_data_dir",
-           "is_npz_path", "load_dataset"]
+           "is_npz_path", "load_dataset", "load_recorded", "recorded_data_dir"]

@@ -71,12 +71,29 @@ def _checked(text: str, convert, is_valid, requirement: str):
     return value
 
 
+LARGEST_COUNT = 2 ** 31 - 1  # TensorFlow counts steps, images and batch sizes in int32
+LARGEST_FLOAT = 1e30  # float32 holds up to about 3.4e38; beyond 1e30 a schedule's products overflow
+SEEDS = 2 ** 32  # numpy's and Keras's generators take seeds 0 .. 2**32 - 1
+
+
 def positive_int(text: str) -> int:
-    return _checked(text, int, lambda value: value >= 1, "a positive whole number")
+    return _checked(text, int, lambda value: 1 <= value <= LARGEST_COUNT, f"a whole number from 1 to {LARGEST_COUNT}")
+
+
+def count_up_to(largest: int):
+    """An argument type for a whole number from 1 to `largest`."""
+    def count(text: str) -> int:
+        return _checked(text, int, lambda value: 1 <= value <= largest, f"a whole number from 1 to {largest:,}")
+    return count
+
+
+def seed_value(text: str) -> int:
+    """--seed: a whole number every generator the project seeds accepts."""
+    return _checked(text, int, lambda value: 0 <= value < SEEDS, f"a whole number from 0 to {SEEDS - 1}")
 
 
 def positive_float(text: str) -> float:
-    return _checked(text, float, lambda value: 0 < value < float("inf"), "a positive number")
+    return _checked(text, float, lambda value: 0 < value <= LARGEST_FLOAT, f"a positive number up to {LARGEST_FLOAT:g}")
 
 
 def fraction(text: str) -> float:

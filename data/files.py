@@ -51,6 +51,9 @@ def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, ne
     import keras
 
     target = data_dir / name
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"{data_dir} is a file, not a folder; point --data-dir (or {DATA_DIR_ENV}) at the folder "
+                        f"with {needed}.")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         # An absolute cache_subdir makes Keras save exactly into data_dir.

@@ -107,6 +107,10 @@ def load_mnist(data_dir: Path, checksums: dict[str, str] = IDX_MD5, npz_sha256: 
         fetch(NPZ_NAME, NPZ_URL, npz_sha256, "sha256", data_dir, NEEDED)
         arrays = _read_npz(npz_path)
     x_train, y_train, x_test, y_test = arrays
+    for split, images in (("training", x_train), ("test", x_test)):
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or not len(images):
+            raise DataError(f"MNIST's {split} images in {data_dir} are {images.shape}, not N > 0 images of 28x28; "
+                            f"the files are damaged.")
     if max(y_train.max(initial=0), y_test.max(initial=0)) > 9:
         raise DataError(f"MNIST labels in {data_dir} go beyond 9; the files are damaged.")
     return Dataset(

@@ -8,7 +8,9 @@ class count K come from the file. It is read with allow_pickle=False, so a file
 cannot run code on load.
 """
 
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ from data.dataset import Dataset
 from data.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32
+SHOWN_RUNS = 3  # ranges of missing classes spelt out in a message
 
 
 def is_npz_path(name: str) -> bool:
@@ -44,7 +48,9 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path} contains pickled Python objects, which are not loaded for safety; "
                             f"save plain numeric arrays with numpy.savez.") from error
         raise DataError(f"{path} is not a readable .npz file ({error}).") from error
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+    # zlib: a damaged numpy.savez_compressed file; NotImplementedError: a compression zipfile lacks (or a damaged
+    # header naming one); TokenError: a damaged array header, which numpy tokenizes as Python.
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, tokenize.TokenError) as error:
         raise DataError(f"{path} is not a readable .npz file ({error}).") from error
 
 
@@ -73,7 +79,25 @@ def _labels(path: Path, key: str, labels: np.ndarray, count: int) -> np.ndarray:
         raise DataError(f"{path}: {key} has {len(labels)} labels for {count} images; the lengths must match.")
     if labels.min() < 0:
         raise DataError(f"{path}: {key} has label {labels.min()}; labels must be 0..K-1.")
+    if labels.max() > MAX_LABEL:
+        raise DataError(f"{path}: {key} has label {labels.max()}; labels must be 0..K-1, classes counted from 0 "
+                        f"(map them, e.g. with numpy.unique(y, return_inverse=True)).")
     return labels.astype(np.int32)
+
+
+def _absent_classes(present: np.ndarray) -> list[tuple[int, int]]:
+    """The runs (first, last) of classes 0..present.max() missing from `present` (sorted unique labels)."""
+    starts = np.concatenate([[-1], present[:-1]]) + 1  # the class after each present one (and 0)
+    return [(int(start), int(end) - 1) for start, end in zip(starts, present, strict=True) if start < end]
+
+
+def describe_classes(runs: list[tuple[int, int]], shown: int = SHOWN_RUNS) -> str:
+    """"3", "3, 5..7 (4 classes)", "3..98 (96 classes)", "1, 3, 5 and 3 more (6 classes)": runs of classes."""
+    total = sum(last - first + 1 for first, last in runs)
+    text = ", ".join(str(first) if first == last else f"{first}..{last}" for first, last in runs[:shown])
+    if len(runs) > shown:
+        text += f" and {len(runs) - shown} more"
+    return text + (f" ({total} classes)" if total > 1 else "")
 
 
 def load_npz(path: Path) -> Dataset:
@@ -88,9 +112,18 @@ def load_npz(path: Path) -> Dataset:
     y_train = _labels(path, "y_train", arrays["y_train"], len(x_train))
     y_test = _labels(path, "y_test", arrays["y_test"], len(x_test))
     num_classes = int(y_train.max()) + 1
+    if num_classes < 2:
+        raise DataError(f"{path}: y_train has a single class; a classifier needs at least two.")
+    # A gap is almost always a labelling mistake (a sentinel such as 99 or 255 for "unknown"): the model
+    # would get an output for every missing class and never be trained on it.
+    absent = _absent_classes(np.unique(y_train))
+    if absent:
+        raise DataError(f"{path}: y_train's labels go up to {num_classes - 1} but never use "
+                        f"{describe_classes(absent)}, so the model would have outputs it is never trained on; "
+                        f"map the labels to 0..K-1 (e.g. numpy.unique(y, return_inverse=True) over y_train and "
+                        f"y_test together), or drop the images labelled {num_classes - 1} if it stands for "
+                        f"'unknown'.")
     if y_test.max() >= num_classes:
         raise DataError(f"{path}: y_test has label {y_test.max()}, which never occurs in y_train "
                         f"(0..{num_classes - 1}); the model could not learn it.")
-    if num_classes < 2:
-        raise DataError(f"{path}: y_train has a single class; a classifier needs at least two.")
     return Dataset(path.stem, x_train, y_train, x_test, y_test, num_classes)

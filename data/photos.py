@@ -12,8 +12,13 @@ its centre of mass sits at the centre of the 28x28 field.
 Street digits (three channels): RGB; the shorter side is padded by repeating
 the edge pixels to make a square (the SVHN crops are squares around the digit,
 and the street augmentation fills with edge pixels too), then resized to 32x32.
+A picture whose square would exceed MAX_PIXELS (a long thin strip) is shrunk
+first, so the square stays small.
 """
 
+import math
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +26,7 @@ import numpy as np
 from data.errors import UserError
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (about 200 MB as RGB)
+MIN_SIDE = 8  # pixels: a narrower strip cannot show a digit
 DIGIT_SHARE = 20 / 28  # MNIST: the digit's longer side fills 20 of the 28 pixels
 INK_FLOOR = 0.15  # ink below this share of the strongest stroke is paper texture or noise, set to black
 MIN_CONTRAST = 12  # grey levels between paper and the strongest ink; less is a blank picture
@@ -33,34 +39,47 @@ class PhotoError(UserError):
 def read_image(path: Path):
     """A fully decoded PIL image, upright as the camera saw it (EXIF orientation applied).
 
-    Raises PhotoError for a missing, unreadable, empty, damaged, non-image or huge file.
+    Raises PhotoError for a missing, unreadable, empty, damaged, non-image, tiny or huge file.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
-        if path.is_dir():
-            raise PhotoError("is a folder, not an image file")
-        if path.stat().st_size == 0:
-            raise PhotoError("the file is empty")
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise PhotoError(f"{width}x{height} pixels is too large (at most {MAX_PIXELS:,} pixels); "
-                                 f"crop or shrink it")
-            if width == 0 or height == 0:
-                raise PhotoError("the image has no pixels")
-            image.load()
-            return ImageOps.exif_transpose(image)
+        status = path.stat()
     except FileNotFoundError:
         raise PhotoError("no such file") from None
+    except PermissionError:
+        raise PhotoError("permission denied") from None
+    except OSError as error:  # a symbolic link that loops, a name too long, ...
+        raise PhotoError(f"cannot be opened ({error.strerror or error})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise PhotoError("is a folder, not an image file")
+    if not stat.S_ISREG(status.st_mode):
+        raise PhotoError("is not a regular file (a device, a pipe or a socket), so not an image file")
+    if status.st_size == 0:
+        raise PhotoError("the file is empty")
+    try:
+        # Pillow warns about what it skips in damaged metadata and about large images; the image is
+        # either refused below, in one line, or read.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise PhotoError(f"{width}x{height} pixels is too large (at most {MAX_PIXELS:,} pixels); "
+                                     f"crop or shrink it")
+                if min(width, height) < MIN_SIDE:
+                    raise PhotoError(f"{width}x{height} pixels is too small to show a digit (at least {MIN_SIDE} "
+                                     f"pixels each way)")
+                image.load()
+                return ImageOps.exif_transpose(image)
     except PermissionError:
         raise PhotoError("permission denied") from None
     except UnidentifiedImageError:
         raise PhotoError("not an image Pillow can read (give a PNG or JPEG)") from None
     except Image.DecompressionBombError as error:
         raise PhotoError(f"too large to decode safely ({error})") from None
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data inside a known format
+    except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt data inside a known format
         raise PhotoError(f"the image data is damaged ({error})") from None
 
 
@@ -120,7 +139,12 @@ def to_street(image, shape: tuple[int, int]) -> np.ndarray:
     """A PIL image -> uint8 (H, W, 3) RGB, padded to a square with its edge pixels, then resized."""
     from PIL import Image
 
-    rgb = np.asarray(_flattened(image, "RGB"))
+    image = _flattened(image, "RGB")
+    longest = max(image.size)
+    if longest ** 2 > MAX_PIXELS:  # the padded square would not fit in memory: shrink first, proportions kept
+        scale = math.sqrt(MAX_PIXELS) / longest
+        image = image.resize(tuple(max(1, round(side * scale)) for side in image.size), Image.Resampling.LANCZOS)
+    rgb = np.asarray(image)
     h, w = rgb.shape[:2]
     side = max(h, w)
     above, left = (side - h) // 2, (side - w) // 2

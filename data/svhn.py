@@ -26,7 +26,11 @@ CHUNK = 8192  # images moved per step when reordering axes, so no float or full-
 
 
 def _path(name: str, data_dir: Path, checksums: dict[str, str]) -> Path:
-    """The verified local copy of one official file, downloaded if it is missing."""
+    """The verified local copy of one official file, downloaded if it is missing.
+
+    Verified before anything parses it: on some damaged files scipy.io.loadmat (1.17) does not raise but
+    kills the process with a segmentation fault (one flipped byte in an array's flags is enough).
+    """
     path = data_dir / name
     if path.exists():
         verify_checksum(path, checksums[name], "md5")
@@ -104,4 +108,7 @@ def load_svhn(data_dir: Path, include_extra: bool = False, checksums: dict[str, 
     test_path = _path("test_32x32.mat", data_dir, checksums)
     x_train, y_train = _gather(train_paths)
     x_test, y_test = _gather([test_path])
+    for split, labels in (("training", y_train), ("test", y_test)):
+        if not len(labels):
+            raise DataError(f"SVHN's {split} files in {data_dir} hold no images; they are damaged.")
     return Dataset("svhn-extra" if include_extra else "svhn", x_train, y_train, x_test, y_test)

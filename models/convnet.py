@@ -17,11 +17,25 @@ and loses no accuracy: the digits' borders are empty. See README, Speed.
 import keras
 from keras import layers
 
+from data.errors import UserError
 from models.fused_batch_norm import FusedBatchNormalization
 
 # Momentum 0.9 (Keras: 0.99) lets the inference statistics catch up within a few
 # dozen steps, so short runs and small data sets evaluate correctly.
 BN_MOMENTUM = 0.9
+
+
+def smallest_side(blocks: int) -> int:
+    """The fewest pixels an image side needs for `blocks` blocks to leave at least one pixel.
+
+    Worked backwards from the last block: its 3x3 convolution needs 3 pixels, and
+    every block before it doubles what the next one needs (its pooling) and adds 2
+    (its convolution).
+    """
+    side = 3
+    for _ in range(blocks - 1):
+        side = 2 * side + 2
+    return side
 
 
 def build_convnet(
@@ -38,6 +52,10 @@ def build_convnet(
     pool (28x28 -> 13x13 -> 5x5 -> 3x3 for MNIST).
     dropout is the fraction of dense1's units dropped while training.
     """
+    smallest = smallest_side(len(filters))
+    if min(input_shape[:2]) < smallest:
+        raise UserError(f"the convnet needs images of at least {smallest}x{smallest} pixels, and these are "
+                        f"{input_shape[0]}x{input_shape[1]}; use --model mlp, or larger images.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for number, width in enumerate(filters, start=1):

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     an older one, holding the project's fused batch-norm class, then loads with
     plain Keras too.
     """
-    from data import carve_validation, default_data_dir, load_dataset
+    from data import UserError, carve_validation
     from data.cli import ArgumentParser
     from models import lite, model_files, runs
 
@@ -107,13 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path,
                         help="folder with the data files, for the int8 calibration images (default: the run's)")
     args = parser.parse_args(argv)
-    run_dir = runs.require_run(args.run_dir)
-    settings = runs.read_config(run_dir)
-    data_dir = args.data_dir or Path(settings.get("data_dir") or default_data_dir())
-    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
+    run = runs.open_run(args.run_dir, args.data_dir)
+    fraction = run.settings.get("validation_fraction", 0.1)
+    if type(fraction) not in (int, float) or not 0 <= fraction < 1:  # type(): True is no number
+        raise UserError(f"{run.folder / runs.CONFIG_FILE} records the validation fraction {fraction!r}, not a number "
+                        f"from 0 to below 1; it is damaged (train the run again).")
     # The training images train.py calibrated with: the same validation carve-out.
-    x_train = carve_validation(digits.x_train, digits.y_train, settings.get("validation_fraction", 0.1))[0]
-    model = model_files.load_model(run_dir / runs.MODEL_FILE)
+    x_train = carve_validation(run.digits.x_train, run.digits.y_train, fraction)[0]
+    model, run_dir = run.model, run.folder
     model_files.save_model(model, run_dir / runs.MODEL_FILE)
     write_serving_files(model, run_dir, x_train)
     print(f"wrote {runs.MODEL_FILE} (standard Keras layers), {runs.SAVED_MODEL_DIR}/, {lite.FLOAT32_FILE} and "

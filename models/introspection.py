@@ -46,6 +46,24 @@ def layer_paths(model: keras.Model) -> list[str]:
     return paths
 
 
+def classifier_shapes(model: keras.Model, name) -> tuple[tuple[int, int, int], int]:
+    """((H, W, C), K) of a model that maps one batch of images (B, H, W, C), C 1 or 3, to class scores (B, K).
+
+    A UserError naming the model (`name`, its file) for any other model: one that takes no images, images
+    of no fixed size, several inputs, or gives anything but one row of scores per image.
+    """
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"{name} takes {len(inputs)} inputs and gives {len(outputs)} outputs; a digit classifier "
+                        f"takes one batch of images and gives one row of class probabilities per image.")
+    taken, given = tuple(inputs[0].shape), tuple(outputs[0].shape)
+    if len(taken) != 4 or taken[-1] not in (1, 3) or None in taken[1:]:
+        raise UserError(f"{name} does not take a batch of images (B, H, W, 1 or 3); it takes {taken}.")
+    if len(given) != 2 or given[1] is None:
+        raise UserError(f"{name} does not give class probabilities (B, K); it gives {given}.")
+    return taken[1:], given[1]
+
+
 def find_layer(model: keras.Model, path: str) -> keras.layers.Layer:
     """The layer at `path` ("conv1", "block/conv"); LayerError listing the valid paths if there is none."""
     return _resolve(model, path)[-1]

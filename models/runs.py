@@ -29,6 +29,7 @@ import platform
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from data.errors import UserError
@@ -79,7 +80,7 @@ def read_json(path: Path) -> dict:
         content = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path} is missing; the run is incomplete (train it again with python train.py).") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested deeper than Python recurses
         raise UserError(f"cannot read {path} ({error}); it is damaged or not this project's file.") from error
     if not isinstance(content, dict):
         raise UserError(f"{path} holds a JSON {type(content).__name__}, not an object; it is damaged or not "
@@ -128,7 +129,7 @@ def is_run(folder: Path) -> bool:
     """
     try:
         config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     if not isinstance(config, dict):
         return False
@@ -286,6 +287,37 @@ def read_config(run_dir: Path) -> dict:
         raise UserError(f"{Path(run_dir) / CONFIG_FILE} names no data set; it is damaged (train the run again "
                         f"with python train.py).")
     return settings
+
+
+@dataclass(frozen=True)
+class Run:
+    """A trained run reopened: its folder, settings, model and the data set it was trained on."""
+
+    folder: Path
+    settings: dict
+    model: object  # keras.Model
+    digits: object  # data.Dataset
+
+
+def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
+    """The run in run_dir with its model and data, checked to fit each other; UserError otherwise.
+
+    data_dir replaces the data folder the run recorded.
+    """
+    from data import load_recorded
+    from models.introspection import classifier_shapes
+
+    folder = require_run(run_dir)
+    settings = read_config(folder)
+    digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)
+    model = load_model(folder / MODEL_FILE)
+    input_shape, classes = classifier_shapes(model, folder / MODEL_FILE)
+    if input_shape != digits.input_shape or classes != digits.num_classes:
+        raise UserError(f"{folder / MODEL_FILE} takes {'x'.join(map(str, input_shape))} images and tells "
+                        f"{classes} classes apart, but {settings['dataset']} has "
+                        f"{'x'.join(map(str, digits.input_shape))} images of {digits.num_classes} classes; the run "
+                        f"is inconsistent (train it again).")
+    return Run(folder, settings, model, digits)
 
 
 def load_model(path: Path):

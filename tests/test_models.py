@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data.errors import UserError
 from models import MODELS
+from models.convnet import smallest_side
 from models.mlp import build_mlp
 from models.training import one_cycle
 
@@ -127,3 +129,21 @@ def test_one_cycle_schedule_warms_up_then_decays_to_zero():
     assert rates.argmax() == 20 and rates.max() == pytest.approx(1e-2)
     assert np.all(np.diff(rates[:21]) > 0) and np.all(np.diff(rates[20:]) <= 0)
     assert rates[-1] == pytest.approx(0, abs=1e-9)
+
+
+def test_convnet_refuses_images_too_small_for_its_blocks():
+    # Independent count: follow an image side through valid 3x3 convolutions and 2x2 poolings.
+    def survives(side, blocks):
+        for block in range(blocks):
+            side -= 2
+            if side < 1:
+                return False
+            if block < blocks - 1:
+                side //= 2
+        return True
+
+    for blocks in (1, 2, 3, 4):
+        assert smallest_side(blocks) == next(side for side in range(1, 200) if survives(side, blocks))
+    assert MODELS["convnet"].build((18, 18, 1), 10).output_shape == (None, 10)
+    with pytest.raises(UserError, match="at least 18x18 pixels, and these are 17x30"):
+        MODELS["convnet"].build((17, 30, 1), 10)

@@ -71,6 +71,9 @@ MALFORMED = {
     "lengths differ": (dict(y_train=np.zeros(119, np.int64)), "lengths must match"),
     "negative label": (dict(y_train=np.full(120, -1)), "0..K-1"),
     "label out of range": (dict(y_test=np.full(40, 9)), "never occurs in y_train"),
+    "label gap": (dict(y_train=np.array([0, 1, 2, 99] * 30)), r"never use 3\.\.98 \(96 classes\)"),
+    "sentinel 255": (dict(y_train=np.array([0, 1, 2, 3, 255] * 24, np.uint8)), r"drop the images labelled 255"),
+    "label beyond int32": (dict(y_train=np.arange(120) % 4 + 2 ** 40), "0..K-1"),
     "float labels": (dict(y_train=np.zeros(120, np.float32)), "whole numbers"),
     "empty split": (dict(x_test=np.zeros((0, 20, 24), np.uint8), y_test=np.zeros(0, np.int64)), "empty"),
     "pickle inside": (dict(y_train=np.array([Payload()] * 120, dtype=object)), "pickled"),
@@ -87,7 +90,9 @@ def test_malformed_file_is_one_clear_line_and_writes_nothing(tmp_path, capsys, c
     assert train.main(["--dataset", str(path), "--dry-run", "--run-dir", str(run_dir)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "\n" not in error and "bad.npz" in error
-    assert not run_dir.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
+    # Only the run's lock (an empty file beside it) may appear; no run, no staging folder.
+    assert not run_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["bad.npz"], [".run.lock", "bad.npz"])
 
 
 @pytest.mark.parametrize("content, words", [
@@ -119,3 +124,52 @@ def test_pickle_payload_is_never_executed(tmp_path):
     np.savez(path, x_train=np.array([pickle.dumps(Payload())], dtype=object))
     with pytest.raises(DataError):
         load_npz(path)
+
+
+@pytest.mark.parametrize("train_labels, missing", [
+    ([0, 1, 2, 99], "3..98 (96 classes)"),
+    ([1, 2, 3], "0"),
+    ([0, 2, 5, 9], "1, 3..4, 6..8 (6 classes)"),
+    ([0, 2, 4, 6, 8, 10, 12], "1, 3, 5 and 3 more (6 classes)"),
+])
+def test_label_gaps_are_refused_naming_the_missing_classes(tmp_path, capsys, train_labels, missing):
+    path = write_npz(tmp_path / "gaps.npz", y_train=np.resize(train_labels, 120), y_test=np.zeros(40, np.int64))
+    with pytest.raises(DataError) as refused:
+        load_npz(path)
+    message = str(refused.value)
+    assert f"never use {missing}, so the model" in message
+    assert "numpy.unique(y, return_inverse=True)" in message and f"labelled {max(train_labels)}" in message
+    # Through the script: one line, status 2, nothing written.
+    assert train.main(["--dataset", str(path), "--dry-run", "--run-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and missing in error and not (tmp_path / "run").exists()
+
+
+def test_missing_classes_listed_are_exactly_the_absent_ones(tmp_path):
+    # Against an independent count: every class up to the largest label, minus the ones present. The message
+    # spells out the first few runs of missing classes, then "and N more", then the total.
+    rng = np.random.default_rng(3)
+    for trial in range(16):
+        labels = rng.integers(0, rng.integers(5, 60), 120)
+        expected = sorted(set(range(labels.max() + 1)) - set(labels.tolist()))
+        path = write_npz(tmp_path / f"trial{trial}.npz", y_train=labels, y_test=np.zeros(40, np.int64))
+        if not expected:
+            assert load_npz(path).num_classes == labels.max() + 1
+            continue
+        with pytest.raises(DataError) as refused:
+            load_npz(path)
+        text = str(refused.value).split("never use ")[1].split(", so the model")[0]
+        text, _, total = text.partition(" (")
+        spelt, _, more = text.partition(" and ")
+        listed = []
+        for part in spelt.split(", "):
+            first, _, last = part.partition("..")
+            listed += range(int(first), int(last or first) + 1)
+        assert listed == (expected[:len(listed)] if more else expected), text
+        assert total == (f"{len(expected)} classes)" if len(expected) > 1 else "")
+
+
+def test_test_split_may_lack_classes_but_the_training_split_may_not(tmp_path):
+    # y_test without class 3 is fine: the model learnt it and is simply not tested on it.
+    digits = load_npz(write_npz(tmp_path / "fine.npz", y_test=np.arange(40) % 3))
+    assert digits.num_classes == 4 and set(digits.y_test) == {0, 1, 2}

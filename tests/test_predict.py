@@ -180,3 +180,33 @@ def test_missing_or_bad_model_is_one_line(tmp_path, capsys, argv, message):
     assert predict.main([str(tmp_path / "eight.png"), *argv]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and error.count("\n") == 0 and message in error
+
+
+def test_a_long_thin_street_photo_is_shrunk_before_padding_and_gives_the_same_pixels(monkeypatch):
+    # A strip whose padded square would exceed MAX_PIXELS is shrunk first. Computed here the direct way (pad the
+    # whole strip with its edge pixels, resize once), the pixels must agree up to resampling differences.
+    monkeypatch.setattr(photos, "MAX_PIXELS", 100 * 100)
+    columns = np.linspace(0, 255, 600)
+    strip = np.stack([np.tile(columns, (40, 1)), np.tile(columns[::-1], (40, 1)),
+                      np.full((40, 600), 90.0)], axis=2).astype(np.uint8)  # (40, 600, 3): smooth ramps
+    padded = np.pad(strip, ((280, 280), (0, 0), (0, 0)), mode="edge")  # (600, 600, 3)
+    direct = np.asarray(Image.fromarray(padded).resize((32, 32), Image.Resampling.LANCZOS)).astype(int)
+    seen = prepare(Image.fromarray(strip), (32, 32, 3)).astype(int)
+    assert seen.shape == (32, 32, 3) and np.abs(seen - direct).max() <= 3
+
+
+def test_images_too_small_to_show_a_digit_are_refused(tmp_path):
+    for height, width in [(1, 1), (1, 500), (7, 300)]:
+        Image.new("L", (width, height), 128).save(tmp_path / "strip.png")
+        with pytest.raises(PhotoError, match=f"{width}x{height} pixels is too small"):
+            read_image(tmp_path / "strip.png")
+    Image.new("L", (photos.MIN_SIDE, photos.MIN_SIDE), 128).save(tmp_path / "smallest.png")
+    assert read_image(tmp_path / "smallest.png").size == (photos.MIN_SIDE, photos.MIN_SIDE)
+
+
+def test_links_that_loop_and_files_that_are_no_files_are_refused(tmp_path):
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    with pytest.raises(PhotoError, match="cannot be opened"):
+        read_image(tmp_path / "loop.png")
+    with pytest.raises(PhotoError, match="not a regular file"):
+        read_image("/dev/zero")
