@@ -227,6 +227,15 @@ def wait_for_saved_epoch(run_dir: Path, epoch: int, process: subprocess.Popen) -
         time.sleep(0.02)
 
 
+def stop_training(run_dir: Path, after_epoch: int, how: signal.Signals) -> tuple[int, str]:
+    """Start train.py, send it `how` once epoch `after_epoch` is saved; its exit status and stderr."""
+    process = start_training(run_dir)
+    wait_for_saved_epoch(run_dir, after_epoch, process)
+    process.send_signal(how)
+    _, error = process.communicate(timeout=120)
+    return process.returncode, error
+
+
 def finish(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "train.py", *RESUMABLE, "--run-dir", str(run_dir), *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -258,10 +267,7 @@ def assert_same_run(resumed: Path, uninterrupted: Path) -> None:
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path, uninterrupted):
     """Seen: a kill lost all progress and left a hidden staging folder behind."""
     run_dir = tmp_path / "run"
-    process = start_training(run_dir)
-    wait_for_saved_epoch(run_dir, 2, process)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    stop_training(run_dir, 2, signal.SIGKILL)
     assert not run_dir.exists()
     done = finish(run_dir)
     resumed_from = int(done.stdout.split("resuming", 1)[1].split("after epoch ")[1].split()[0])
@@ -270,13 +276,10 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, uninterrupted):
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
 
 
-def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path, uninterrupted):
+def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path):
     run_dir = tmp_path / "run"
-    process = start_training(run_dir)
-    wait_for_saved_epoch(run_dir, 1, process)
-    process.send_signal(signal.SIGINT)
-    _, error = process.communicate(timeout=120)
-    assert process.returncode == 130
+    status, error = stop_training(run_dir, 1, signal.SIGINT)
+    assert status == 130
     assert "Traceback" not in error
     last = error.strip().splitlines()[-1]
     assert last.startswith("interrupted after") and "run the same command again to resume" in last
@@ -287,10 +290,7 @@ def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path
 
 def test_fresh_ignores_a_resumable_state(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
-    process = start_training(run_dir)
-    wait_for_saved_epoch(run_dir, 1, process)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    stop_training(run_dir, 1, signal.SIGKILL)
     done = finish(run_dir, "--fresh")
     assert "resuming" not in done.stdout
     assert_same_run(run_dir, uninterrupted)
