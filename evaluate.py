@@ -8,16 +8,21 @@ recall and F1, the confusion matrix, and how well the exported SavedModel agrees
 with model.keras), confusion_matrix.png and mistakes.png.
 """
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import UserError  # noqa: E402
-from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
-from models import runs  # noqa: E402
+from models.cli import ArgumentParser, entry_point, positive_int
+from models import atomic, runs
+from models.drawing import results, save_figure
+from models.export import DIGIT, INPUT, PROBABILITIES, SIGNATURE
+from data.pipeline import normalise
+
+import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
+import tensorflow as tf  # noqa: E402
+from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
+from data import UserError
 
 BATCH_SIZE = 1000  # test images per forward pass
 # SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
@@ -45,10 +50,6 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
 
 def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
     """Class probabilities (N, K) float32 from `predict`, a function of a float32 batch."""
-    import numpy as np
-
-    from data.pipeline import normalise
-
     return np.concatenate([
         np.asarray(predict(normalise(images[start:start + batch_size])))
         for start in range(0, len(images), batch_size)
@@ -61,11 +62,6 @@ def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dic
     The signature gets the raw uint8 test images (it scales them itself); its
     probabilities and its `digit` output are compared with the Keras model's.
     """
-    import numpy as np
-    import tensorflow as tf
-
-    from models.export import DIGIT, INPUT, PROBABILITIES, SIGNATURE
-
     try:
         serving = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE]
     except (OSError, KeyError, ValueError) as error:
@@ -90,11 +86,6 @@ def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dic
 
 
 def evaluate(config: EvaluateConfig) -> dict:
-    import numpy as np
-    from sklearn.metrics import classification_report, confusion_matrix
-
-    from models import figures
-
     run = runs.open_run(config.run_dir, config.data_dir)
     run_dir, settings, model, digits = run.folder, run.settings, run.model, run.digits
 
@@ -121,10 +112,10 @@ def evaluate(config: EvaluateConfig) -> dict:
         "confusion_matrix": matrix.tolist(),
         "savedmodel_parity": parity,
     }
-    runs.write_json(run_dir / runs.EVALUATION_FILE, evaluation)
-    runs.save_figure(figures.confusion_matrix(matrix, names), run_dir / runs.CONFUSION_FILE)
-    runs.save_figure(
-        figures.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], probabilities[wrong, predicted[wrong]]),
+    atomic.write_json(run_dir / runs.EVALUATION_FILE, evaluation)
+    save_figure(results.confusion_matrix(matrix, names), run_dir / runs.CONFUSION_FILE)
+    save_figure(
+        results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], probabilities[wrong, predicted[wrong]]),
         run_dir / runs.MISTAKES_FILE,
     )
     return evaluation

@@ -20,11 +20,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import UserError  # noqa: E402
-from data.cli import ArgumentParser, entry_point  # noqa: E402
-from models import runs  # noqa: E402
+from models.cli import ArgumentParser, entry_point
+from models import model_files, runs
+from models.introspection import classifier_shapes
+from data.photos import PhotoError, prepare, read_image
+from data.pipeline import normalise
+
+import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
+from data import UserError
 
 TOP = 3  # digits listed per image
 SHOWN_SUFFIX = "_seen.png"
@@ -65,21 +69,17 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
 
 def load_classifier(model_file: Path):
     """The Keras model in model_file, checked to take one batch of images (B, H, W, C) with C 1 or 3."""
-    from models.introspection import classifier_shapes
-
     model_file = Path(model_file)
     if not model_file.is_file():
         raise UserError(f"no model file {model_file}; train one with python train.py, or pass --run-dir "
                         f"or --model-file.")
-    model = runs.load_model(model_file)
+    model = model_files.load_model(model_file)
     classifier_shapes(model, model_file)  # one batch of images in, one row of class probabilities out
     return model
 
 
 def top_digits(probabilities, count: int = TOP) -> list[list]:
     """[[digit, probability], ...] for the `count` most probable classes, most probable first."""
-    import numpy as np
-
     order = np.argsort(-probabilities, kind="stable")[:count]
     return [[int(digit), round(float(probabilities[digit]), 4)] for digit in order]
 
@@ -102,11 +102,6 @@ def printable(path: Path) -> str:
 
 def predict(config: PredictConfig, out=None, err=None) -> int:
     """Print one line per image to `out` (errors to `err`); 0 if every image was read, 2 if any was not."""
-    import numpy as np
-
-    from data.photos import PhotoError, prepare, read_image
-    from data.pipeline import normalise
-
     out, err = out or sys.stdout, err or sys.stderr
     model = load_classifier(config.model_file)
     if config.show:
@@ -134,12 +129,12 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
             print(f"{printable(path)}: " + ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
                   file=out, flush=True)
         if config.show:
-            from models.figures import seen_by_model
+            from models.drawing import results, save_figure  # matplotlib loads only when a picture is asked for
 
             target = shown_path(path, config.show_dir, taken)
             taken.add(os.path.realpath(target))
-            runs.save_figure(seen_by_model(np.asarray(original.convert("RGB")), pixels, probabilities, path.name),
-                             target)
+            save_figure(results.seen_by_model(np.asarray(original.convert("RGB")), pixels, probabilities, path.name),
+                        target)
     return 2 if failed else 0
 
 

@@ -14,26 +14,25 @@ training_curves.png.
 """
 
 import math
-import os
 import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
 
-from data import DATASETS, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset  # noqa: E402
-from data.cli import (INTERRUPTED, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,  # noqa: E402
-                      LARGEST_COUNT, positive_float, positive_int, seed_value)
-from data.files import file_digest  # noqa: E402
-from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch  # noqa: E402
-from models import MODELS, default_epochs, figures, model_files, resume, runs  # noqa: E402
-from models.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run  # noqa: E402
-from models.export import write_serving_files  # noqa: E402
-from models.training import compile_for_training  # noqa: E402
+# models first: importing it quiets TensorFlow's start-up chatter (models/__init__.py).
+from models import MODELS, atomic, default_epochs, drawing, model_files, resume, runs
+from models.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,
+                        positive_float, positive_int, seed_value)
+from models.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run
+from models.export import write_serving_files
+from models.training import compile_for_training
+from data import DATASETS, VALIDATION_FRACTION, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset
+from data.files import file_digest
+from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch
 
-import keras  # noqa: E402
+import keras  # noqa: E402 (after models, see above)
 import tensorflow as tf  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
@@ -87,7 +86,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="folder with the data files (env DIGITS_DATA_DIR, else the Keras cache)")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training and N test images")
-    parser.add_argument("--validation-fraction", type=fraction, default=0.1,
+    parser.add_argument("--validation-fraction", type=fraction, default=VALIDATION_FRACTION,
                         help="share of the training split held out for validation")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"one epoch on {DRY_RUN_IMAGES} images: checks that everything runs")
@@ -210,7 +209,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
 
     model_files.save_model(model, staging / runs.MODEL_FILE)
     write_serving_files(model, staging, x_train)  # saved_model/ taking raw uint8 pixels, and the .tflite files
-    runs.write_json(staging / runs.CONFIG_FILE, {
+    atomic.write_json(staging / runs.CONFIG_FILE, {
         runs.RUN_MARKER: runs.RUN_LAYOUT,
         **settings,
         "input_shape": list(digits.input_shape),
@@ -229,10 +228,10 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         "train_images_per_second": round(config.epochs * len(y_train) / saver.train_seconds, 1),
         "parameters": model.count_params(),
     }
-    runs.write_json(staging / runs.METRICS_FILE, metrics)
-    runs.write_text(staging / runs.HISTORY_FILE, history_csv(saver.history))
+    atomic.write_json(staging / runs.METRICS_FILE, metrics)
+    atomic.write_text(staging / runs.HISTORY_FILE, history_csv(saver.history))
     columns = {key: [row[key] for row in saver.history] for key in saver.history[0]}
-    runs.save_figure(figures.training_curves(columns), staging / runs.CURVES_FILE)
+    drawing.save_figure(drawing.results.training_curves(columns), staging / runs.CURVES_FILE)
     shutil.rmtree(state.directory)
     runs.publish(staging, config.run_dir)
     return metrics

@@ -17,16 +17,17 @@ layer's response after its batch norm and activation (conv2 -> conv2_relu),
 which is what "what conv2 detects" means.
 """
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
+import numpy as np
 
-from data import UserError, load_dataset, load_recorded, recorded_data_dir  # noqa: E402
-from data.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value  # noqa: E402
-from models import runs, survey  # noqa: E402
+from models import atomic, drawing, introspection, model_files, runs
+from models.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value
+from models.drawing.report import Section, report_html
+from models.introspection import survey
+from data import UserError, load_dataset, load_recorded, recorded_data_dir
 
 PROBE_FILE = "probe.json"
 REPORT_FILE = "report.html"
@@ -130,7 +131,7 @@ def open_source(config: VisualizeConfig) -> Source:
         model_file, config_file = folder / runs.MODEL_FILE, folder / runs.CONFIG_FILE
         settings = runs.read_config(folder)
     metrics = read_metrics(folder / runs.METRICS_FILE)
-    model = runs.load_model(model_file)
+    model = model_files.load_model(model_file)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise UserError(f"{model_file} does not take one batch of images (B, H, W, C); cannot draw it.")
     shape = tuple(model.inputs[0].shape[1:])
@@ -166,39 +167,33 @@ def read_metrics(path: Path) -> dict:
 
 
 def layer_views(source: Source, layer: survey.Layer, scan: survey.Scan, config: VisualizeConfig) -> dict:
-    """View name (a key of report.EXPLANATIONS) -> Figure for one layer; its file is <layer>_<view>.png."""
-    import numpy as np
-
-    from models import introspection, layer_figures
-
+    """View name (a key of drawing.report.EXPLANATIONS) -> Figure for one layer; its file is <layer>_<view>.png."""
     model, digits = source.model, source.digits
     units = survey.most_active(scan, layer.response, config.units)
     entries = [scan.top[layer.response][unit] for unit in units]
     patches, values = survey.top_crops(digits.x_test, layer, entries, config.top_k)
     figures = {}
     if layer.spatial:
-        inputs = survey.as_floats(digits.x_test[survey.pick_images(digits.y_test, config.images, config.seed)])
+        inputs = introspection.as_floats(digits.x_test[survey.pick_images(digits.y_test, config.images, config.seed)])
         (maps,) = introspection.activations(model, inputs, [layer.response])
-        figures["feature_maps"] = layer_figures.feature_maps(inputs, maps, layer.path)
-        figures["top_patches"] = layer_figures.top_patches(patches, values, units, layer.path, layer.field_text)
+        figures["feature_maps"] = drawing.layers.feature_maps(inputs, maps, layer.path)
+        figures["top_patches"] = drawing.layers.top_patches(patches, values, units, layer.path, layer.field_text)
         patterns, start, end = introspection.filter_patterns(model, layer.response, units, steps=FILTER_STEPS,
                                                              seed=config.seed)
-        figures["filter_patterns"] = layer_figures.filter_patterns(patterns, start, end, units, layer.path,
-                                                                   layer.field.size)
+        figures["filter_patterns"] = drawing.layers.filter_patterns(patterns, start, end, units, layer.path,
+                                                                    layer.field.size)
         return figures
     if layer.reads_pixels:
         kernel = np.asarray(introspection.find_layer(model, layer.path).kernel)
         trained = (digits.x_train > 0).any(axis=3).mean(axis=0) >= RARE_PIXEL  # (H, W)
-        figures["templates"] = layer_figures.dense_templates(kernel, digits.input_shape, units, layer.path, trained)
+        figures["templates"] = drawing.layers.dense_templates(kernel, digits.input_shape, units, layer.path, trained)
     labels = [[int(digits.y_test[entry[0]]) for entry in unit_entries[:config.top_k]] for unit_entries in entries]
-    figures["top_images"] = layer_figures.top_images(patches, values, units, layer.path, labels)
+    figures["top_images"] = drawing.layers.top_images(patches, values, units, layer.path, labels)
     return figures
 
 
 def hierarchy_figure(source: Source, layers: list[survey.Layer], scan: survey.Scan):
     """hierarchy.png: a few units' top patches for each layer, input to output."""
-    from models import layer_figures
-
     side = source.digits.input_shape[0]
     rows = []
     for index, layer in enumerate(layers):
@@ -207,17 +202,13 @@ def hierarchy_figure(source: Source, layers: list[survey.Layer], scan: survey.Sc
                                       HIERARCHY_PATCHES)
         meaning = survey.typical_content(layer, side, last_hidden=index == len(layers) - 1)
         fraction = 1.0 if layer.field is None else layer.field.size / side
-        rows.append(layer_figures.HierarchyRow(layer.path, layer.field_text, meaning, fraction, units, patches))
-    return layer_figures.hierarchy(rows, side)
+        rows.append(drawing.layers.HierarchyRow(layer.path, layer.field_text, meaning, fraction, units, patches))
+    return drawing.layers.hierarchy(rows, side)
 
 
 def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey.Scan, seed: int):
     """gradcam.png for some correct test images and some mistakes; None where Grad-CAM cannot reach the layers."""
-    import numpy as np
-
-    from models import introspection, layer_figures
-
-    target = survey.gradcam_model(source.model, conv.response, logits)
+    target = introspection.gradcam_model(source.model, conv.response, logits)
     if target is None:
         return None
     truth, predicted = source.digits.y_test, scan.predicted
@@ -226,9 +217,9 @@ def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey
     wrong = np.flatnonzero(predicted != truth)
     chosen = np.concatenate([np.sort(rng.permutation(right)[:GRADCAM_EXAMPLES]),
                              np.sort(rng.permutation(wrong)[:GRADCAM_EXAMPLES])]).astype(int)
-    images = survey.as_floats(source.digits.x_test[chosen])
+    images = introspection.as_floats(source.digits.x_test[chosen])
     heatmaps, classes = introspection.grad_cam(target[0], images, target[1], predicted[chosen], target[2])
-    return layer_figures.grad_cam(images, heatmaps, truth[chosen], classes, conv.path)
+    return drawing.layers.grad_cam(images, heatmaps, truth[chosen], classes, conv.path)
 
 
 # ---------------------------------------------------------------- putting it together
@@ -246,8 +237,6 @@ def visualize(config: VisualizeConfig) -> Outcome:
 
     Everything that can fail on a user's mistake happens before the first file is written.
     """
-    from models import layer_figures, report
-
     source = open_source(config)
     model, digits = source.model, source.digits
     requested = [survey.describe(model, path) for path in config.layers]  # unknown or undrawable layers fail here
@@ -267,24 +256,24 @@ def visualize(config: VisualizeConfig) -> Outcome:
                               logits.path if needs_predictions else None)
 
     figures: dict[str, object] = {}  # file name -> Figure, in the report's order
-    sections: list[report.Section] = []
+    sections: list[Section] = []
     notes: list[str] = []
     probe = None
     if whole_model:
         figures["hierarchy.png"] = hierarchy_figure(source, hidden, scan)
-        sections.append(report.Section("From edges to digits", [("hierarchy", "hierarchy.png")]))
-        probe = survey.probe_layers(model, digits, hidden + ([logits] if logits else []), config.probe_train,
-                                    config.probe_test, config.seed)
-        figures["probe.png"] = layer_figures.probe(
+        sections.append(Section("From edges to digits", [("hierarchy", "hierarchy.png")]))
+        probe = introspection.probe_layers(model, digits, hidden + ([logits] if logits else []), config.probe_train,
+                                           config.probe_test, config.seed)
+        figures["probe.png"] = drawing.layers.probe(
             [row["layer"] for row in probe["layers"]], [row["accuracy"] for row in probe["layers"]],
             probe["train_images"], probe["test_images"], chance=1 / digits.num_classes,
             features=[row["features"] for row in probe["layers"]])
-        sections.append(report.Section("How the answer builds up with depth", [("probe", "probe.png")]))
+        sections.append(Section("How the answer builds up with depth", [("probe", "probe.png")]))
         gradcam = gradcam_figure(source, convolutional[-1], logits.path, scan, config.seed) \
             if needs_predictions else None
         if gradcam is not None:
             figures["gradcam.png"] = gradcam
-            sections.append(report.Section("Where the model looks", [("gradcam", "gradcam.png")]))
+            sections.append(Section("Where the model looks", [("gradcam", "gradcam.png")]))
         elif not convolutional:
             notes.append("no gradcam.png: Grad-CAM needs a convolutional layer, and this model has none")
         else:
@@ -295,26 +284,26 @@ def visualize(config: VisualizeConfig) -> Outcome:
         for view, figure in views.items():
             figures[f"{layer.file_stem}_{view}.png"] = figure
         kind = "channels" if layer.spatial else "units"
-        sections.append(report.Section(f"Layer {layer.path}: {layer.units} {kind}, {layer.field_text} receptive field",
-                                       [(view, f"{layer.file_stem}_{view}.png") for view in views]))
+        sections.append(Section(f"Layer {layer.path}: {layer.units} {kind}, {layer.field_text} receptive field",
+                                [(view, f"{layer.file_stem}_{view}.png") for view in views]))
 
     figures_dir = source.figures_dir
     figures_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, figure in figures.items():
-        runs.save_figure(figure, figures_dir / name)
+        drawing.save_figure(figure, figures_dir / name)
         written.append(figures_dir / name)
     if probe is not None:
-        runs.write_json(figures_dir / PROBE_FILE, probe)
+        atomic.write_json(figures_dir / PROBE_FILE, probe)
         written.append(figures_dir / PROBE_FILE)
     if config.report:
         facts = [f"model {source.model_file}", f"{model.count_params():,} parameters",
                  f"{len(digits.y_test):,} {digits.name} test images of {'x'.join(map(str, digits.input_shape))} pixels"]
         if "test_accuracy" in source.metrics:
             facts.append(f"test accuracy {100 * source.metrics['test_accuracy']:.2f} %")
-        page = report.report_html(f"What {model.name} learned on {digits.name}", facts, model, sections, probe,
-                                  figures_dir)
-        runs.write_text(figures_dir / REPORT_FILE, page)
+        page = report_html(f"What {model.name} learned on {digits.name}", facts, survey.model_summary(model), sections,
+                           probe, figures_dir)
+        atomic.write_text(figures_dir / REPORT_FILE, page)
         written.append(figures_dir / REPORT_FILE)
     return Outcome(written, probe, notes)
 

@@ -27,10 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter
 
-from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
-from models import runs  # noqa: E402
+from models.cli import ArgumentParser, entry_point, positive_int
+from models import runs
 
 BATCH_SIZE = 1000  # test images per call when measuring accuracy
 
@@ -81,21 +80,15 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
     import numpy as np
     import tensorflow as tf
 
-    from data import carve_validation, default_data_dir, load_dataset
     from data.pipeline import normalise
-    from models import export, lite
+    from models import export
 
-    source = runs.require_run(config.run_dir)
-    settings = runs.read_json(source / runs.CONFIG_FILE)
-    data_dir = config.data_dir or Path(settings.get("data_dir") or default_data_dir())
-    digits = load_dataset(settings["dataset"], data_dir).limited(settings.get("limit"))
-    x_train = carve_validation(digits.x_train, digits.y_train, settings.get("validation_fraction", 0.1))[0]
-
+    run = runs.open_run(config.run_dir, config.data_dir)
+    digits, settings, x_train, model = run.digits, run.settings, run.training_images(), run.model
     with tempfile.TemporaryDirectory() as scratch:
-        run_dir = Path(scratch) / source.name
+        run_dir = Path(scratch) / run.folder.name
         run_dir.mkdir()
-        shutil.copy2(source / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
-        model = runs.load_model(run_dir / runs.MODEL_FILE)
+        shutil.copy2(run.folder / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
         started = time.perf_counter()
         export.write_serving_files(model, run_dir, x_train)
         export_seconds = time.perf_counter() - started
@@ -107,8 +100,8 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
             "SavedModel (`saved_model/`)": (runs.SAVED_MODEL_DIR,
                                             lambda pixels: serving(pixels=pixels)[export.PROBABILITIES].numpy()),
         }
-        for label, name in [("LiteRT float32", lite.FLOAT32_FILE), ("LiteRT int8", lite.INT8_FILE)]:
-            runner = lite.LiteModel(run_dir / name, threads=config.threads)
+        for label, name in [("LiteRT float32", runs.TFLITE_FLOAT32_FILE), ("LiteRT int8", runs.TFLITE_INT8_FILE)]:
+            runner = export.LiteModel(run_dir / name, threads=config.threads)
             forms[f"{label} (`{name}`)"] = (name, lambda pixels, runner=runner: runner(pixels)[export.PROBABILITIES])
 
         rows = []

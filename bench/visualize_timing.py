@@ -23,10 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # models/ imports TensorFlow; hide its start-up chatter
 
-from data.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
-from models import runs  # noqa: E402
+from models.cli import ArgumentParser, entry_point, positive_int
+from models import runs
 
 TARGETS = {"--layer conv2": 20.0, "--report": 180.0}  # seconds
 

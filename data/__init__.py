@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from data.dataset import Dataset, carve_validation
+from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation
 from data.errors import DataError, UserError
 from data.files import default_data_dir
 from data.mnist import load_mnist
@@ -70,5 +70,5 @@ def dataset_label(name: str) -> str:
     return Path(name).stem if is_npz_path(name) else name
 
 
-__all__ = ["DATASETS", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label", "default_data_dir",
+__all__ = ["DATASETS", "VALIDATION_FRACTION", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label", "default_data_dir",
            "is_npz_path", "load_dataset", "load_recorded", "recorded_data_dir"]

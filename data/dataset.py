@@ -7,6 +7,7 @@ import numpy as np
 # The validation images are the same for every training seed, so runs that differ
 # only in --seed are compared on the same held-out images.
 VALIDATION_SEED = 20240601
+VALIDATION_FRACTION = 0.1  # train.py's default share of the training split held out
 
 
 @dataclass(frozen=True)

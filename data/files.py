@@ -24,12 +24,9 @@ def default_data_dir() -> Path:
 
 
 def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a file, read in 1 MiB chunks so large files stay out of memory."""
-    digest = hashlib.new(algorithm)
+    """Hex digest of a file, read in chunks so large files stay out of memory."""
     with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, algorithm).hexdigest()
 
 
 def verify_checksum(path: Path, expected: str, algorithm: str) -> None:

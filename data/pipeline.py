@@ -6,6 +6,8 @@ a quarter of a float copy (SVHN's extra split stays under 2 GB) and avoids
 tf.data's per-image overhead.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -142,7 +144,7 @@ def batches(
 
 def steps_per_epoch(count: int, batch_size: int) -> int:
     """Batches in one pass over `count` images, the last one partial."""
-    return -(-count // batch_size)
+    return math.ceil(count / batch_size)
 
 
 def _one_epoch(count: int, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:

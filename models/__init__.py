@@ -9,13 +9,19 @@ returns a functional model whose output is class probabilities; the layers
 users address have stable names (conv1, conv2, ..., dense1, ..., logits).
 """
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
-import keras
+# Before TensorFlow loads: its C++ start-up chatter (no-GPU notices, CPU features) is noise on every
+# command; every script imports this package first. TF_CPP_MIN_LOG_LEVEL set by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from models.convnet import build_convnet
-from models.mlp import build_mlp
+import keras  # noqa: E402
+
+from models.convnet import build_convnet  # noqa: E402
+from models.mlp import build_mlp  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Architecture:
 
 def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
     """The recipe's epochs, or more where an epoch is too short to reach min_steps."""
-    return max(architecture.epochs, -(-architecture.min_steps // max(steps_per_epoch, 1)))
+    return max(architecture.epochs, math.ceil(architecture.min_steps / max(steps_per_epoch, 1)))
 
 
 MODELS: dict[str, Architecture] = {

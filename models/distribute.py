@@ -19,6 +19,9 @@ so --batch-size stays the global batch whatever the strategy.
 import json
 import os
 
+import tensorflow as tf
+from keras.src.backend.tensorflow import trainer  # private: adapt_for_multiworker patches its reduction
+
 from data.errors import UserError
 
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -26,8 +29,6 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 
 def make_strategy(name: str, cpu_replicas: int = 2):
     """The named strategy; must run before TensorFlow has placed any op."""
-    import tensorflow as tf
-
     if name == "none":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -42,8 +43,6 @@ def make_strategy(name: str, cpu_replicas: int = 2):
 
 def split_cpu(replicas: int) -> None:
     """Present the CPU as `replicas` logical devices, so MirroredStrategy has several to mirror over."""
-    import tensorflow as tf
-
     (cpu,) = tf.config.list_physical_devices("CPU")
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
@@ -73,15 +72,10 @@ def writes_run(strategy) -> bool:
     """Whether this process saves the run: always on one machine; in a cluster only the chief.
 
     The chief is the task of type "chief", or worker 0 when the cluster names none
-    (TensorFlow's convention). The other workers train alongside and save nothing.
+    (TensorFlow's convention, which the strategy applies). The other workers train
+    alongside and save nothing.
     """
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return strategy.extended.should_checkpoint
 
 
 def adapt_for_multiworker(model, strategy) -> None:
@@ -99,9 +93,6 @@ def adapt_for_multiworker(model, strategy) -> None:
        replica already holds the global value: taking the first replica's is exact.
     Other strategies are left as they are.
     """
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer
-
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
     model._distribute_strategy = None

@@ -1,13 +1,14 @@
-"""Serving export: a SavedModel that takes raw pixels, and the LiteRT files made from it.
+"""Serving export: a SavedModel that takes raw pixels, and the LiteRT (TensorFlow Lite) files made from it.
 
     python -m models.export --run-dir runs/convnet_mnist   # rewrite a run's model.keras (standard layers only)
                                                            # and its serving files from it
 
     from models import export
-    export.export_saved_model(model, "runs/convnet_mnist/saved_model")
     export.write_serving_files(model, run_dir, x_train)   # saved_model/, model_float32.tflite, model_int8.tflite
+    export.LiteModel("runs/convnet_mnist/model_int8.tflite")(pixels)["probabilities"]
 
-The SavedModel's serving_default signature, as `saved_model_cli show --all` shows it:
+The SavedModel's serving_default signature, as `saved_model_cli show --all` shows it,
+and both .tflite files keep it:
 
     inputs['pixels']          uint8   (-1, H, W, C)   raw pixels, as the data set stores them
     outputs['probabilities']  float32 (-1, K)         class probabilities, each row sums to 1
@@ -16,21 +17,30 @@ The SavedModel's serving_default signature, as `saved_model_cli show --all` show
 The scaling to [0, 1] that training applies (data.pipeline.normalise) happens
 inside the graph, so a server, a phone or predict.py sends the image bytes as
 they are and can never scale them differently from training.
+
+The int8 file is full-integer post-training quantisation: weights and
+activations of every convolution, pooling, dense layer, softmax and argmax are
+int8, calibrated on a sample of training images. The uint8 pixels enter through
+a CAST and a QUANTIZE whose scale, 1/255, is exactly the division by 255 that
+training applies, so nothing is lost at the input; the probabilities are
+dequantised to float32 on the way out. (The converter is given the SavedModel,
+not the Keras model: TFLiteConverter.from_keras_model does not accept Keras 3
+models.)
 """
 
-import os
-import shutil
 import sys
+import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter (no-GPU notices)
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from data.cli import entry_point  # noqa: E402
-from data.pipeline import normalise  # noqa: E402
+from data.errors import UserError
+from data.pipeline import normalise
+from models import atomic, model_files, runs
+from models.cli import ArgumentParser, entry_point
 
 SIGNATURE = "serving_default"
 INPUT = "pixels"
@@ -65,25 +75,64 @@ def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.n
     """saved_model/, model_float32.tflite and model_int8.tflite into run_dir, each replaced whole.
 
     training_images: uint8 (N, H, W, C); an evenly spaced sample of them calibrates
-    the int8 model (models.lite.representative_sample).
+    the int8 model (representative_sample).
     """
-    from models import lite, runs
-
     run_dir = Path(run_dir)
-    final = run_dir / runs.SAVED_MODEL_DIR
-    staging, previous = final.with_name(f".{final.name}.tmp"), final.with_name(f".{final.name}.previous")
-    for leftover in (staging, previous):
-        shutil.rmtree(leftover, ignore_errors=True)
-    try:
-        export_saved_model(model, staging)
-        lite.write_tflite_files(staging, run_dir, training_images)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if final.exists():
-        os.replace(final, previous)
-    os.replace(staging, final)
-    shutil.rmtree(previous, ignore_errors=True)
+    with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
+        export_saved_model(model, saved_model)
+        for name, flatbuffer in [(runs.TFLITE_FLOAT32_FILE, convert_float32(saved_model)),
+                                 (runs.TFLITE_INT8_FILE, convert_int8(saved_model, training_images))]:
+            with atomic.replacing(run_dir / name) as temporary:
+                temporary.write_bytes(flatbuffer)
+
+
+REPRESENTATIVE_IMAGES = 300  # calibration images for int8: enough for stable activation ranges
+
+
+def representative_sample(images: np.ndarray, count: int = REPRESENTATIVE_IMAGES) -> np.ndarray:
+    """`count` images spread evenly over `images` (N, H, W, C): every class, no randomness."""
+    indices = np.linspace(0, len(images) - 1, min(count, len(images))).round().astype(int)
+    return images[indices]
+
+
+def convert_float32(saved_model_dir: Path) -> bytes:
+    """A float32 .tflite flatbuffer of the SavedModel's serving_default signature."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    return converter.convert()
+
+
+def convert_int8(saved_model_dir: Path, training_images: np.ndarray) -> bytes:
+    """A full-integer int8 .tflite flatbuffer, calibrated on a representative sample of training_images (uint8)."""
+    sample = representative_sample(training_images)
+
+    def representative_dataset():
+        for index in range(len(sample)):
+            yield {INPUT: sample[index:index + 1]}  # one (1, H, W, C) uint8 image per calibration step
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    # Refuse to fall back to float kernels: an op that cannot be int8 is an error, not a silent float op.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with warnings.catch_warnings():  # calibration runs the converter's own tf.lite.Interpreter, which warns
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+class LiteModel:
+    """A .tflite model run by the LiteRT interpreter (ai-edge-litert), through its serving_default signature."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        except (ValueError, RuntimeError) as error:
+            raise UserError(f"cannot load {path} as a LiteRT model ({error}); rewrite it "
+                            f"with python -m models.export.") from error
+
+    def __call__(self, pixels: np.ndarray) -> dict:
+        """uint8 pixels (B, H, W, C) -> {"probabilities": float32 (B, K), "digit": int64 (B,)}."""
+        return self.runner(pixels=np.ascontiguousarray(pixels, dtype=np.uint8))
 
 
 @entry_point
@@ -94,9 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     an older one, holding the project's fused batch-norm class, then loads with
     plain Keras too.
     """
-    from data import UserError, carve_validation
-    from data.cli import ArgumentParser
-    from models import lite, model_files, runs
 
     parser = ArgumentParser(
         description="Rewrite a run's model.keras with standard Keras layers only (loadable without this "
@@ -108,17 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with the data files, for the int8 calibration images (default: the run's)")
     args = parser.parse_args(argv)
     run = runs.open_run(args.run_dir, args.data_dir)
-    fraction = run.settings.get("validation_fraction", 0.1)
-    if type(fraction) not in (int, float) or not 0 <= fraction < 1:  # type(): True is no number
-        raise UserError(f"{run.folder / runs.CONFIG_FILE} records the validation fraction {fraction!r}, not a number "
-                        f"from 0 to below 1; it is damaged (train the run again).")
-    # The training images train.py calibrated with: the same validation carve-out.
-    x_train = carve_validation(run.digits.x_train, run.digits.y_train, fraction)[0]
     model, run_dir = run.model, run.folder
+    x_train = run.training_images()  # what train.py calibrated the int8 model with
     model_files.save_model(model, run_dir / runs.MODEL_FILE)
     write_serving_files(model, run_dir, x_train)
-    print(f"wrote {runs.MODEL_FILE} (standard Keras layers), {runs.SAVED_MODEL_DIR}/, {lite.FLOAT32_FILE} and "
-          f"{lite.INT8_FILE} in {run_dir}")
+    print(f"wrote {runs.MODEL_FILE} (standard Keras layers), {runs.SAVED_MODEL_DIR}/, {runs.TFLITE_FLOAT32_FILE} "
+          f"and {runs.TFLITE_INT8_FILE} in {run_dir}")
     return 0
 
 

@@ -23,16 +23,14 @@ layer in them, still load here: importing this module registers that layer.
 """
 
 import json
-import os
 import re
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import keras
 
 from data.errors import UserError
+from models import atomic
 from models.fused_batch_norm import FusedBatchNormalization
 
 # Each project layer class -> the standard Keras class whose inference it shares.
@@ -49,20 +47,14 @@ LONGEST_DETAIL = 200  # characters of a foreign error message quoted in ours
 def save_model(model: keras.Model, path: Path) -> None:
     """Write `model` to `path` (ending in .keras) with standard Keras layers only, atomically.
 
-    Readers of `path` see the previous file or the new one, never half of one: the
-    copy is saved in a unique hidden folder beside it, then moved over. (Keras saves
-    only under a name ending in .keras, and the folder's name, .NAME.xxxx.tmp, is
-    what models/runs.py knows as a temporary of ours if a killed process leaves it.)
+    Readers of `path` see the previous file or the new one, never half of one
+    (models/atomic.py).
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras model file's name must end in .keras, not {path.name!r}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        portable_copy(model).save(staging / path.name)
-        os.replace(staging / path.name, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic.replacing(path, keep_suffix=".keras") as temporary:  # Keras saves only under a name ending in .keras
+        portable_copy(model).save(temporary)
 
 
 def portable_copy(model: keras.Model) -> keras.Model:

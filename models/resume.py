@@ -15,8 +15,8 @@ With the input pipeline's order and augmentation drawn from (seed, epoch) alone
 uninterrupted one would.
 
 Each epoch's state is two files, epoch-NNNN.json and then epoch-NNNN.weights.h5,
-each written under a temporary name and renamed: a state counts only once its
-weights file exists, so a kill at any instant leaves the last complete one.
+each written atomically (models/atomic.py): a state counts only once its weights
+file exists, so a kill at any instant leaves the last complete one.
 """
 
 import json
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
+from models import atomic
 
 STATE_DIR = ".training_state"  # inside the staging folder; removed before the run is published
 SETTINGS_FILE = "settings.json"
@@ -129,21 +131,12 @@ class TrainingState:
     def save(self, model: keras.Model, epoch: int, history: list[dict], train_seconds: float) -> None:
         record = {"history": history, "train_seconds": train_seconds,
                   "generator_states": [np.asarray(v).tolist() for v in _generator_variables(model)]}
-        text = json.dumps(record, allow_nan=False)
-        _write_atomically(self._record(epoch), lambda path: path.write_text(text, encoding="utf-8"))
-        # Keras insists on the .weights.h5 ending, so the temporary name keeps it.
-        temporary = self.directory / f"partial-{epoch:04d}.weights.h5"
-        model.save_weights(temporary)
-        temporary.replace(self._weights(epoch))
+        atomic.write_json(self._record(epoch), record)
+        with atomic.replacing(self._weights(epoch), keep_suffix=".weights.h5") as temporary:  # Keras insists on it
+            model.save_weights(temporary)
         for older in range(epoch - 1, 0, -1):  # keep only the newest complete state
             self._weights(older).unlink(missing_ok=True)
             self._record(older).unlink(missing_ok=True)
-
-
-def _write_atomically(path: Path, write) -> None:
-    temporary = path.with_name(f"partial-{path.name}")
-    write(temporary)
-    temporary.replace(path)
 
 
 class _SaveEveryEpoch(keras.callbacks.Callback):

@@ -28,11 +28,17 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+import numpy
+import tensorflow
+
+from data import VALIDATION_FRACTION, carve_validation, load_recorded
 from data.errors import UserError
+from models import atomic, model_files
+from models.introspection.graph import classifier_shapes
 
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
@@ -56,22 +62,10 @@ PROJECT_FILES = frozenset({
 })
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
 RUN_LAYOUT = 1
-FIGURE_DPI = 110  # pixels per inch of every saved figure
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
     return RUNS_ROOT / f"{model}_{dataset}"
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically: readers see the old file or the new one, never half of one."""
-    with _replacing(path) as staging:
-        staging.write_text(text, encoding="utf-8")
-
-
-def write_json(path: Path, content: dict) -> None:
-    """Strict JSON (a NaN or infinity is an error, not a token other readers reject), written atomically."""
-    write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> dict:
@@ -86,36 +80,6 @@ def read_json(path: Path) -> dict:
         raise UserError(f"{path} holds a JSON {type(content).__name__}, not an object; it is damaged or not "
                         f"this project's file.")
     return content
-
-
-def save_figure(figure, path: Path) -> None:
-    """Save a matplotlib figure atomically as PNG and release its memory."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with _replacing(path) as staging:
-            figure.savefig(staging, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-    finally:
-        plt.close(figure)
-
-
-@contextlib.contextmanager
-def _replacing(path: Path):
-    """Yield a unique temporary path beside `path`; on success it replaces `path`, on failure it is removed.
-
-    Unique names let two writers of the same file work at once: the last rename wins whole.
-    """
-    path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    staging = Path(name)
-    try:
-        yield staging
-        os.chmod(staging, 0o666 & ~_umask())  # mkstemp makes it private; ours is an ordinary file
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ replacing a run folder safely
@@ -141,11 +105,8 @@ def is_run(folder: Path) -> bool:
 
 
 def _ours(name: str) -> bool:
-    """A name the project writes in a run folder, or one of its writers' temporaries (.NAME.xxxx.tmp)."""
-    if name in PROJECT_FILES:
-        return True
-    return name.startswith(".") and name.endswith((".tmp", ".previous")) and \
-        name[1:].split(".", 1)[0] in {file.split(".", 1)[0] for file in PROJECT_FILES}
+    """A name the project writes in a run folder, or a temporary one of its writers left (models/atomic.py)."""
+    return name in PROJECT_FILES or any(atomic.is_temporary(name, of) for of in PROJECT_FILES)
 
 
 def refusal(run_dir: Path) -> str | None:
@@ -213,16 +174,20 @@ def staging_dir(run_dir: Path) -> Path:
 
 
 def remove_stale_staging(run_dir: Path) -> None:
-    """Remove what killed runs of run_dir left beside it: .NAME.previous (put back in place if
-    run_dir is missing), and the .NAME.xxxxxxxx staging folders of versions before staging_dir()."""
+    """Remove what killed writers of run_dir left beside it, keeping anything that holds someone's files.
+
+    A run killed between the two renames of publish() left run_dir missing and the
+    old run in .NAME.xxxx.previous: that one goes back in place. Staging folders of
+    versions before staging_dir() (.NAME.xxxxxxxx) are removed too.
+    """
     run_dir = Path(run_dir)
-    previous = run_dir.with_name(f".{run_dir.name}.previous")
-    if not run_dir.exists() and previous.is_dir() and is_run(previous):
-        os.replace(previous, run_dir)  # killed in the middle of publish(): the old run goes back in place
-    for leftover in run_dir.parent.glob(f".{glob.escape(run_dir.name)}.*"):
+    leftovers = [path for path in run_dir.parent.glob(f".{glob.escape(run_dir.name)}.*")
+                 if path.is_dir() and not path.is_symlink()]
+    for leftover in leftovers:
         suffix = leftover.name[len(run_dir.name) + 2:]
-        stale = suffix == "previous" or re.fullmatch(r"[a-z0-9_]{8}", suffix)
-        if stale and leftover.is_dir() and not leftover.is_symlink() and \
+        if not run_dir.exists() and suffix.endswith(atomic.PREVIOUS) and is_run(leftover):
+            os.replace(leftover, run_dir)
+        elif (atomic.is_temporary(leftover.name, run_dir.name) or re.fullmatch(r"[a-z0-9_]{8}", suffix)) and \
                 all(_ours(entry.name) for entry in leftover.iterdir()):  # never a folder holding someone's files
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -236,29 +201,11 @@ def publish(staging: Path, run_dir: Path) -> None:
     reason = refusal(run_dir)  # again: someone may have put files in it while we trained
     if reason:
         raise UserError(f"the new run is complete in {staging}, but {run_dir} may not be replaced: {reason}.")
-    previous = run_dir.with_name(f".{run_dir.name}.previous")
-    if previous.exists() and not (previous.is_dir() and (is_run(previous) or not any(previous.iterdir()))):
-        raise UserError(f"{previous} is in the way and is not a run of this project; move it out and run again.")
-    shutil.rmtree(previous, ignore_errors=True)
-    staging.chmod(0o777 & ~_umask())  # a run folder is an ordinary, shared one
-    if run_dir.exists():
-        os.replace(run_dir, previous)
-    os.replace(staging, run_dir)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic.swap_in(staging, run_dir)
 
 
 def environment(script: str, arguments: list[str]) -> dict:
     """Library versions and the command line, recorded beside every run."""
-    import keras
-    import numpy
-    import tensorflow
-
     return {
         "python": platform.python_version(),
         "tensorflow": tensorflow.__version__,
@@ -298,19 +245,24 @@ class Run:
     model: object  # keras.Model
     digits: object  # data.Dataset
 
+    def training_images(self):
+        """uint8 (N, H, W, C): the training images train.py fitted on, without its validation carve-out."""
+        fraction = self.settings.get("validation_fraction", VALIDATION_FRACTION)
+        if type(fraction) not in (int, float) or not 0 <= fraction < 1:  # type(): True is no number
+            raise UserError(f"{self.folder / CONFIG_FILE} records the validation fraction {fraction!r}, not a "
+                            f"number from 0 to below 1; it is damaged (train the run again).")
+        return carve_validation(self.digits.x_train, self.digits.y_train, fraction)[0]
+
 
 def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
     """The run in run_dir with its model and data, checked to fit each other; UserError otherwise.
 
     data_dir replaces the data folder the run recorded.
     """
-    from data import load_recorded
-    from models.introspection import classifier_shapes
-
     folder = require_run(run_dir)
     settings = read_config(folder)
     digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)
-    model = load_model(folder / MODEL_FILE)
+    model = model_files.load_model(folder / MODEL_FILE)
     input_shape, classes = classifier_shapes(model, folder / MODEL_FILE)
     if input_shape != digits.input_shape or classes != digits.num_classes:
         raise UserError(f"{folder / MODEL_FILE} takes {'x'.join(map(str, input_shape))} images and tells "
@@ -318,10 +270,3 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
                         f"{'x'.join(map(str, digits.input_shape))} images of {digits.num_classes} classes; the run "
                         f"is inconsistent (train it again).")
     return Run(folder, settings, model, digits)
-
-
-def load_model(path: Path):
-    """A saved .keras model, loaded in safe mode, or a UserError saying in one line why the file is not one."""
-    from models.model_files import load_model as load_model_file  # imports Keras, which most callers of runs need not
-
-    return load_model_file(path)

@@ -12,7 +12,7 @@ import tensorflow as tf
 import evaluate
 from data import UserError
 from data.synthetic import make_images
-from models import MODELS, export, lite, runs
+from models import MODELS, export, runs
 
 CASES = [(name, (28, 28, 1)) for name in MODELS] + [("convnet", (32, 32, 3))]
 
@@ -71,7 +71,7 @@ def decided(probabilities, margin=1e-4):
 def test_litert_float32_agrees_with_keras(exported):
     model, folder, shape = exported
     pixels = raw_images(shape, seed=3)
-    result = lite.LiteModel(folder / lite.FLOAT32_FILE)(pixels)
+    result = export.LiteModel(folder / runs.TFLITE_FLOAT32_FILE)(pixels)
     expected = keras_probabilities(model, pixels)
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-5)
     sure = decided(expected)
@@ -80,7 +80,7 @@ def test_litert_float32_agrees_with_keras(exported):
 
 def test_litert_int8_takes_raw_pixels_and_computes_in_int8(exported):
     model, folder, shape = exported
-    runner = lite.LiteModel(folder / lite.INT8_FILE)
+    runner = export.LiteModel(folder / runs.TFLITE_INT8_FILE)
     (pixels_in,) = runner.interpreter.get_input_details()
     assert pixels_in["dtype"] == np.uint8 and list(pixels_in["shape_signature"]) == [-1, *shape]
     details = runner.interpreter.get_tensor_details()
@@ -101,18 +101,18 @@ def test_int8_loses_at_most_0_3_points_on_a_trained_model(trained_mlp, tmp_path)
     # 2000 fresh test digits: 0.3 points are 6 images.
     pixels, labels = make_images(2000, (28, 28, 1), np.random.default_rng(11))
     accuracy = {}
-    for name in (lite.FLOAT32_FILE, lite.INT8_FILE):
-        accuracy[name] = float((lite.LiteModel(tmp_path / name)(pixels)["digit"] == labels).mean())
+    for name in (runs.TFLITE_FLOAT32_FILE, runs.TFLITE_INT8_FILE):
+        accuracy[name] = float((export.LiteModel(tmp_path / name)(pixels)["digit"] == labels).mean())
     keras_accuracy = float((keras_probabilities(model, pixels).argmax(1) == labels).mean())
     assert keras_accuracy > 0.9, f"the test model learnt too little ({keras_accuracy:.3f}) for the bound to mean much"
-    assert accuracy[lite.FLOAT32_FILE] == keras_accuracy
-    assert accuracy[lite.INT8_FILE] >= keras_accuracy - 0.003, accuracy
+    assert accuracy[runs.TFLITE_FLOAT32_FILE] == keras_accuracy
+    assert accuracy[runs.TFLITE_INT8_FILE] >= keras_accuracy - 0.003, accuracy
 
 
 def test_representative_sample_is_spread_over_the_whole_set():
-    sample = lite.representative_sample(np.arange(1000), 300)
+    sample = export.representative_sample(np.arange(1000), 300)
     assert len(sample) == 300 and sample[0] == 0 and sample[-1] == 999 and len(set(sample)) == 300
-    assert len(lite.representative_sample(np.arange(20), 300)) == 20  # a small set is used whole
+    assert len(export.representative_sample(np.arange(20), 300)) == 20  # a small set is used whole
 
 
 @pytest.mark.skipif(shutil.which("saved_model_cli") is None, reason="saved_model_cli is not on PATH")
@@ -146,9 +146,9 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     assert "model_int8.tflite" in capsys.readouterr().out
     parity = evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
     assert parity["agrees"] and parity["images"] == len(pixels)
-    assert (run_dir / lite.FLOAT32_FILE).stat().st_size > 0 and (run_dir / lite.INT8_FILE).stat().st_size > 0
+    assert (run_dir / runs.TFLITE_FLOAT32_FILE).stat().st_size > 0 and (run_dir / runs.TFLITE_INT8_FILE).stat().st_size > 0
     assert sorted(item.name for item in run_dir.iterdir()) == sorted(
-        [runs.MODEL_FILE, runs.CONFIG_FILE, runs.SAVED_MODEL_DIR, lite.FLOAT32_FILE, lite.INT8_FILE])
+        [runs.MODEL_FILE, runs.CONFIG_FILE, runs.SAVED_MODEL_DIR, runs.TFLITE_FLOAT32_FILE, runs.TFLITE_INT8_FILE])
 
 
 def test_models_export_without_a_run_is_one_line(tmp_path, capsys):
@@ -160,4 +160,4 @@ def test_models_export_without_a_run_is_one_line(tmp_path, capsys):
 def test_a_file_that_is_not_tflite_is_a_user_error(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"not a flatbuffer at all")
     with pytest.raises(UserError, match="cannot load"):
-        lite.LiteModel(tmp_path / "model.tflite")
+        export.LiteModel(tmp_path / "model.tflite")

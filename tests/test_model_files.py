@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from data import UserError
-from models import MODELS, export, lite, model_files, runs
+from models import MODELS, atomic, export, model_files, runs
 from models.fused_batch_norm import FusedBatchNormalization
 from models.training import compile_for_training
 
@@ -218,11 +218,9 @@ def test_a_layer_without_a_standard_form_is_refused_and_the_old_file_kept(convne
 
 def test_a_legacy_file_with_the_fused_layer_still_loads(convnet_files):
     assert f"{PROJECT}FusedBatchNormalization" in archive_config(convnet_files["legacy"])
-    for load in (model_files.load_model, runs.load_model):
-        reloaded = load(convnet_files["legacy"])
-        assert type(reloaded.get_layer("conv1_bn")) is FusedBatchNormalization
-        np.testing.assert_array_equal(reloaded(images(), training=False),
-                                      convnet_files["model"](images(), training=False))
+    reloaded = model_files.load_model(convnet_files["legacy"])
+    assert type(reloaded.get_layer("conv1_bn")) is FusedBatchNormalization
+    np.testing.assert_array_equal(reloaded(images(), training=False), convnet_files["model"](images(), training=False))
 
 
 def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys):
@@ -230,7 +228,7 @@ def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys
     run_dir.mkdir()
     shutil.copy(convnet_files["legacy"], run_dir / runs.MODEL_FILE)
     # What train.py recorded in an old run; a small limit keeps the int8 calibration quick.
-    runs.write_json(run_dir / runs.CONFIG_FILE, {"dataset": "synthetic", "limit": 200,
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {"dataset": "synthetic", "limit": 200,
                                                  "environment": {"command_line": ["python", "train.py"]}})
     assert export.main(["--run-dir", str(run_dir)]) == 0
     assert f"wrote {runs.MODEL_FILE} (standard Keras layers)" in capsys.readouterr().out
@@ -238,7 +236,7 @@ def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys
     assert "FusedBatchNormalization" not in config and PROJECT not in config
     reloaded = keras.saving.load_model(run_dir / runs.MODEL_FILE)
     np.testing.assert_array_equal(reloaded(images(), training=False), convnet_files["model"](images(), training=False))
-    assert (run_dir / lite.INT8_FILE).is_file() and (run_dir / runs.SAVED_MODEL_DIR).is_dir()
+    assert (run_dir / runs.TFLITE_INT8_FILE).is_file() and (run_dir / runs.SAVED_MODEL_DIR).is_dir()
     leftovers = [item.name for item in run_dir.iterdir() if item.name.startswith(".")]
     assert not leftovers
 
@@ -339,7 +337,7 @@ def test_a_bad_file_is_one_line_saying_what_is_wrong(case, convnet_files, tmp_pa
 def test_runs_load_model_gives_the_same_refusal(tmp_path):
     path = lambda_model_file(tmp_path / "model.keras")
     with pytest.raises(UserError, match="holds Python code"):
-        runs.load_model(path)
+        model_files.load_model(path)
 
 
 def test_lambda_is_refused_even_after_unsafe_deserialization_was_enabled(tmp_path):

@@ -1,6 +1,5 @@
 """Every registered model on both input shapes: outputs, layer names, round trips, a manual forward pass."""
 
-import os
 
 import keras
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from data.errors import UserError
-from models import MODELS
+from models import MODELS, export
 from models.convnet import smallest_side
 from models.mlp import build_mlp
 from models.training import one_cycle
@@ -64,14 +63,16 @@ def test_keras_file_round_trip_is_exact(built, tmp_path):
     assert [layer.name for layer in reloaded.layers] == [layer.name for layer in model.layers]
 
 
-def test_exported_savedmodel_matches_model(built, tmp_path):
+def test_our_savedmodel_export_matches_model(built, tmp_path):
+    """models/export.py's SavedModel of every model and shape: raw uint8 pixels in, the model's answers out."""
     name, shape, model = built
-    model.export(str(tmp_path / "saved_model"), verbose=False)
-    serving = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
-    (input_name,) = serving.structured_input_signature[1]
-    images = images_for(shape, seed=3)
-    (exported,) = serving(**{input_name: tf.constant(images)}).values()
-    np.testing.assert_allclose(exported, model(images, training=False), atol=1e-6)
+    export.export_saved_model(model, tmp_path / "saved_model")
+    serving = tf.saved_model.load(str(tmp_path / "saved_model")).signatures[export.SIGNATURE]
+    pixels = np.random.default_rng(3).integers(0, 256, (6, *shape), dtype=np.uint8)
+    outputs = serving(**{export.INPUT: tf.constant(pixels)})
+    expected = np.asarray(model(pixels.astype(np.float32) / 255, training=False))  # the scaling training applies
+    np.testing.assert_allclose(outputs[export.PROBABILITIES], expected, atol=1e-6)
+    np.testing.assert_array_equal(outputs[export.DIGIT], expected.argmax(axis=1))
 
 
 def test_mlp_matches_a_numpy_forward_pass():

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 import train
 from data.errors import UserError
-from models import resume, runs
+from models import atomic, resume, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
@@ -192,10 +192,10 @@ def test_the_divergence_callback_names_epoch_and_step():
 
 def test_json_files_never_hold_nan_or_infinity(tmp_path):
     path = tmp_path / "metrics.json"
-    runs.write_json(path, {"test_loss": 0.25})
+    atomic.write_json(path, {"test_loss": 0.25})
     for bad in (math.nan, math.inf):
         with pytest.raises(ValueError):
-            runs.write_json(path, {"test_loss": bad})
+            atomic.write_json(path, {"test_loss": bad})
     assert json.loads(path.read_text()) == {"test_loss": 0.25}
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ["metrics.json"]  # no temporary left
 

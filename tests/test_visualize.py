@@ -23,6 +23,9 @@ from matplotlib.image import imread
 
 import train
 import visualize
+from data import load_dataset
+from models.drawing.layers import as_rgb, cell_side, enlarge
+from models.introspection import activations, as_floats, forward, survey, top_activations
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -106,11 +109,32 @@ def test_all_draws_hierarchy_probe_and_gradcam(which, convnet_run, mlp_run, caps
     probe = json.loads((figures / "probe.json").read_text())
     layers = {"convnet": ["conv1", "conv2", "conv3", "dense1", "logits"], "mlp": ["dense1", "dense2", "logits"]}[which]
     assert [row["layer"] for row in probe["layers"]] == layers
-    assert all(0 <= row["accuracy"] <= 1 for row in probe["layers"])
+    # Each layer is probed after its own batch norm and activation; the MLP's dense layers hold their ReLU.
+    responses = {"convnet": ["conv1_relu", "conv2_relu", "conv3_relu", "dense1_relu", "logits"],
+                 "mlp": ["dense1", "dense2", "logits"]}[which]
+    assert [row["response"] for row in probe["layers"]] == responses
     assert probe["train_images"] == 200 and probe["test_images"] == 100
     # Convolutional maps are probed as mean and max per channel: twice the channel count.
     if which == "convnet":
         assert [row["features"] for row in probe["layers"]] == [48, 96, 192, 128, 10]
+
+
+def test_probe_reads_the_digit_off_a_trained_models_logits(trained_mlp, tmp_path, capsys):
+    """On a model that tells the digits apart (conftest: over 90 %), its logits must hold the answer."""
+    model_file, model, digits = trained_mlp
+    copy = tmp_path / "model.keras"  # figures/ goes beside the model file, not into the shared fixture's folder
+    shutil.copyfile(model_file, copy)
+    code, _, _ = run_visualize(["--model-file", copy, "--dataset", digits.name, "--all", "--probe-images", "1000", "500"],
+                               capsys)
+    assert code == 0
+    probe = json.loads((tmp_path / "figures" / "probe.json").read_text())
+    accuracy = {row["layer"]: row["accuracy"] for row in probe["layers"]}
+    chance = 1 / digits.num_classes
+    assert probe["test_images"] == len(digits.y_test)  # all of them
+    assert accuracy["logits"] > chance + 0.7, accuracy
+    # A linear read-out of the logits does about as well as the model's own argmax over them.
+    own = (model.predict(as_floats(digits.x_test), verbose=0).argmax(axis=1) == digits.y_test).mean()
+    assert accuracy["logits"] >= own - 0.03, (accuracy, own)
 
 
 @pytest.fixture(scope="module")
@@ -227,17 +251,13 @@ def test_model_and_data_set_must_fit(convnet_run, capsys):
 
 def test_chunked_scan_finds_the_same_top_activations_as_one_pass(convnet_run, monkeypatch):
     """The test set is searched in chunks; the merged top k must be the top k of all images at once."""
-    from data import load_dataset
-    from models import survey
-    from models.introspection import activations, top_activations
-
     model = keras.saving.load_model(convnet_run / "model.keras")
     images = load_dataset("synthetic-rgb", Path(".")).limited(256).x_test
-    monkeypatch.setattr(survey, "CHUNK", 60)  # 5 chunks, the last one short
+    monkeypatch.setattr(forward, "CHUNK", 60)  # 5 chunks, the last one short
     paths = ["conv2_relu", "dense1_relu"]
     scan = survey.scan_images(model, images, paths, k=7, logits="logits")
     # The reference computes the same activations (same chunks, so the same floats) and ranks them in one go.
-    chunks = [activations(model, survey.as_floats(images[start:start + 60]), paths + ["logits"])
+    chunks = [activations(model, as_floats(images[start:start + 60]), paths + ["logits"])
               for start in range(0, len(images), 60)]
     for number, path in enumerate(paths):
         acts = np.concatenate([chunk[number] for chunk in chunks])
@@ -250,8 +270,6 @@ def test_chunked_scan_finds_the_same_top_activations_as_one_pass(convnet_run, mo
 
 
 def test_patches_are_enlarged_by_whole_pixels_and_grey_stays_grey():
-    from models.layer_figures import as_rgb, cell_side, enlarge
-
     patch = np.arange(9, dtype=np.float32).reshape(3, 3, 1) / 8
     side = cell_side(3, 20)
     assert side == 21  # the multiple of 3 nearest 20

@@ -1,7 +1,7 @@
 """The self-contained HTML report of visualize.py --report: one file, every figure inline, no network.
 
-    page = report_html(title, facts, model, [Section("Layer conv2", [("top_patches", "conv2_top_patches.png")])],
-                       probe, figures_dir)
+    page = report_html(title, facts, survey.model_summary(model),
+                       [Section("Layer conv2", [("top_patches", "conv2_top_patches.png")])], probe, figures_dir)
 
 PNGs are embedded as base64 data URIs, so the page opens in any browser, offline,
 and can be mailed as one file. A small inline script marks <body> with
@@ -13,10 +13,6 @@ import base64
 import html
 from dataclasses import dataclass
 from pathlib import Path
-
-import keras
-
-from models.introspection import LayerError, find_layer, layer_paths, receptive_field
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
@@ -72,27 +68,12 @@ class Section:
     figures: list[tuple[str, str]]
 
 
-def model_summary_rows(model) -> list[tuple[str, str, str, str, str]]:
-    """(path, type, output shape, parameters, receptive field) for every layer."""
-    rows = []
-    for path in layer_paths(model):
-        layer = find_layer(model, path)
-        shape = "x".join(str(size) for size in tuple(layer.output.shape)[1:])
-        if len(layer.output.shape) == 4:
-            try:
-                field = receptive_field(model, path)
-                field_text = f"{field.size}x{field.size} px, stride {field.stride}"
-            except LayerError:
-                field_text = "-"
-        else:
-            field_text = "whole image"
-        rows.append((path, type(layer).__name__, shape, f"{layer.count_params():,}", field_text))
-    return rows
+def report_html(title: str, facts: list[str], layers: list[tuple[str, str, str, str, str]], sections: list[Section],
+                probe: dict | None, figures_dir: Path) -> str:
+    """The page: title, facts (one line), the model's layers, then each section's PNGs from figures_dir inline.
 
-
-def report_html(title: str, facts: list[str], model: keras.Model, sections: list[Section], probe: dict | None,
-                figures_dir: Path) -> str:
-    """The page: title, facts (one line), the model's layers, then each section's PNGs from figures_dir inline."""
+    layers: (path, type, output shape, parameters, receptive field) per layer, as survey.model_summary gives them.
+    """
     escape = html.escape
     anchors = ["model"] + [f"section{number}" for number in range(1, len(sections) + 1)]
     headings = ["The model"] + [section.heading for section in sections]
@@ -112,7 +93,7 @@ def report_html(title: str, facts: list[str], model: keras.Model, sections: list
         "(conv2 → conv2_relu).</p>",
         "<table><tr><th>layer</th><th>type</th><th>output shape</th><th>parameters</th><th>receptive field</th></tr>",
     ]
-    for path, kind, shape, parameters, field in model_summary_rows(model):
+    for path, kind, shape, parameters, field in layers:
         parts.append(f"<tr><td>{escape(path)}</td><td>{escape(kind)}</td><td>{escape(shape)}</td>"
                      f'<td class="number">{escape(parameters)}</td><td>{escape(field)}</td></tr>')
     parts.append("</table>")

@@ -1,7 +1,7 @@
 """Figures about what a model's layers respond to. Arrays in, matplotlib Figure out; callers save.
 
-    from models import layer_figures
-    figure = layer_figures.top_patches(patches, values, units, "conv2", "8x8 px")
+    from models.drawing import layers
+    figure = layers.top_patches(patches, values, units, "conv2", layer.field_text)
 
 Images are float32 (N, H, W, C) in [0, 1] with C = 1 (drawn in grey) or C = 3
 (drawn in colour). Most figures are a single picture ("canvas") built here pixel
@@ -13,14 +13,10 @@ costs one matplotlib image instead of hundreds of axes.
 import textwrap
 from dataclasses import dataclass
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display needed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from models.runs import FIGURE_DPI as DPI  # noqa: E402  (one canvas pixel is one pixel of the saved PNG)
+from models.drawing.style import DPI  # one canvas pixel is one pixel of the saved PNG
 
 BACKGROUND = 1.0  # white between tiles
 FRAME = 0.75  # grey line around each tile, so white ink does not melt into the background

@@ -1,34 +1,25 @@
 """A trained model's layers, surveyed on a data set: what can be drawn, and the numbers behind each figure.
 
-    layer = describe(model, "conv2")          # Layer(path="conv2", response="conv2_relu", field=8x8, ...)
+    layer = describe(model, "conv2")          # Layer(path="conv2", response="conv2_relu", field=..., ...)
     scan = scan_images(model, digits.x_test, [layer.response], k=9, logits="logits")
     units = most_active(scan, layer.response, 16)
     patches, values = top_crops(digits.x_test, layer, [scan.top[layer.response][u] for u in units], 9)
 
-Computation only, built on models.introspection; models/layer_figures.py draws
-the results and visualize.py puts the two together. A convolution or dense
-layer is surveyed through its response: its output after its own batch norm and
-activation (conv2 -> conv2_relu), which is what "what conv2 detects" means.
+Computation only; models/drawing draws the results and visualize.py puts the
+two together. A convolution or dense layer is surveyed through its response:
+its output after its own batch norm and activation (conv2 -> conv2_relu), which
+is what "what conv2 detects" means.
 """
 
 from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from data.errors import UserError
-from data.pipeline import normalise
-from models.introspection import (
-    ReceptiveField, crop_receptive_field, feature_extractor, find_layer, layer_paths, linear_probe, pooled_features,
-    receptive_field, top_activations,
-)
-
-CHUNK = 2000  # images whose activations are held at once (conv1 of MNIST: 150 MB); bounds memory
-BATCH = 500  # images per forward pass (250 to 1000 ran equally fast on the 2-core CPU)
-# Layers that act on each unit alone: a convolution's or dense layer's response runs through them.
-PER_UNIT = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation,
-            keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+from models.introspection.forward import as_floats, chunked_activations, top_activations
+from models.introspection.graph import PER_UNIT, LayerError, consumers, find_layer, layer_paths, producer
+from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
 
 @dataclass(frozen=True)
@@ -65,8 +56,8 @@ def response_path(model: keras.Model, path: str) -> str:
     parent_path, _, _ = path.rpartition("/")
     parent = find_layer(model, parent_path) if parent_path else model
     while True:
-        consumers = {id(node.operation): node.operation for node in layer._outbound_nodes}
-        follower = next(iter(consumers.values())) if len(consumers) == 1 else None
+        followers = consumers(layer)
+        follower = followers[0] if len(followers) == 1 else None
         if not isinstance(follower, PER_UNIT) or follower not in parent.layers:
             return f"{parent_path}/{layer.name}" if parent_path else layer.name
         layer = follower
@@ -89,9 +80,9 @@ def describe(model: keras.Model, path: str) -> Layer:
     spatial = len(shape) == 4
     field = receptive_field(model, path) if spatial else None  # LayerError (a UserError) if it cannot be followed
     # A dense layer whose input is the flattened image: each unit's weights form an image.
-    producer = layer.input._keras_history.operation if isinstance(layer, keras.layers.Dense) else None
-    reads_pixels = isinstance(producer, keras.layers.Flatten) and \
-        isinstance(producer.input._keras_history.operation, keras.layers.InputLayer)
+    flattening = producer(layer.input) if isinstance(layer, keras.layers.Dense) else None
+    reads_pixels = isinstance(flattening, keras.layers.Flatten) and \
+        isinstance(producer(flattening.input), keras.layers.InputLayer)
     return Layer(path, response_path(model, path), spatial, int(shape[-1]), field, reads_pixels)
 
 
@@ -101,30 +92,6 @@ def typical_content(layer: Layer, image_side: int, last_hidden: bool) -> str:
         return "digits" if last_hidden else "whole-image patterns"
     fraction = layer.field.size / image_side
     return "edges" if fraction <= 0.15 else "strokes" if fraction <= 0.35 else "parts/loops"
-
-
-def as_floats(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 in [0, 1] as NumPy, through the pipeline's own normalise."""
-    return np.asarray(normalise(images))
-
-
-def chunked_activations(model: keras.Model, images: np.ndarray, paths: list[str]):
-    """Yield (first image index, [float32 activations per path]) over uint8 images, CHUNK images at a time.
-
-    The same numbers as introspection.activations, from a compiled graph: on this
-    project's 2-core CPU that ran the 10,000 MNIST test images through conv2 in
-    about half the time of eager calls (TensorFlow fuses batch norm and ReLU into
-    the convolutions).
-    """
-    extractor = feature_extractor(model, paths)
-    signature = [tf.TensorSpec((None, *images.shape[1:]), tf.float32)]  # one trace for every batch size
-    forward = tf.function(lambda batch: extractor(batch, training=False), input_signature=signature)
-    for start in range(0, len(images), CHUNK):
-        chunk = as_floats(images[start:start + CHUNK])
-        batches = [forward(chunk[first:first + BATCH]) for first in range(0, len(chunk), BATCH)]
-        batches = [outputs if isinstance(outputs, (list, tuple)) else [outputs] for outputs in batches]
-        yield start, [np.concatenate([np.asarray(outputs[number]) for outputs in batches])
-                      for number in range(len(paths))]
 
 
 @dataclass(frozen=True)
@@ -201,53 +168,19 @@ def pick_images(labels: np.ndarray, count: int, seed: int) -> list[int]:
     return sorted(chosen)
 
 
-def probe_layers(model: keras.Model, digits, layers: list[Layer], train_count: int, test_count: int,
-                 seed: int) -> dict:
-    """Linear-probe test accuracy of each layer's response, as written to probe.json.
-
-    The probes train on `train_count` images drawn at random (by seed) from the
-    training split and are tested on `test_count` from the test split.
-    """
-    rng = np.random.default_rng(seed)
-    train_index = np.sort(rng.permutation(len(digits.y_train))[:train_count])
-    test_index = np.sort(rng.permutation(len(digits.y_test))[:test_count])
-    paths = [layer.response for layer in layers]
-
-    def features(images):  # one (N, F) array per layer, pooled chunk by chunk to keep memory small
-        pooled = [[pooled_features(acts) for acts in outputs]
-                  for _, outputs in chunked_activations(model, images, paths)]
-        return [np.concatenate(per_layer) for per_layer in zip(*pooled)]
-
-    results = []
-    train_features, test_features = features(digits.x_train[train_index]), features(digits.x_test[test_index])
-    for layer, train_x, test_x in zip(layers, train_features, test_features):
-        accuracy = linear_probe(train_x, digits.y_train[train_index], test_x, digits.y_test[test_index], seed=seed)
-        results.append({"layer": layer.path, "response": layer.response, "features": int(train_x.shape[1]),
-                        "accuracy": float(accuracy)})
-    return {
-        "dataset": digits.name,
-        "train_images": len(train_index),
-        "test_images": len(test_index),
-        "seed": seed,
-        "method": "logistic regression on each layer's output; convolutional maps reduced to mean and max per channel",
-        "layers": results,
-    }
-
-
-def gradcam_model(model: keras.Model, conv_path: str, logits_path: str):
-    """(model, conv path, logits path) for introspection.grad_cam, which needs logits in the outer model.
-
-    When both layers sit in a nested model that the outer one feeds the image
-    unchanged (a wrapper), that nested model computes the same thing: use it.
-    None when no such model exists.
-    """
-    if "/" not in logits_path:
-        return model, conv_path, logits_path
-    parent, _, inner_logits = logits_path.partition("/")
-    conv_parent, _, inner_conv = conv_path.partition("/")
-    inner = find_layer(model, parent)
-    feeds = [node.input_tensors for node in inner._inbound_nodes]
-    fed_the_image = len(feeds) == 1 and [id(tensor) for tensor in feeds[0]] == [id(tensor) for tensor in model.inputs]
-    if conv_parent != parent or not fed_the_image:
-        return None
-    return gradcam_model(inner, inner_conv, inner_logits)
+def model_summary(model: keras.Model) -> list[tuple[str, str, str, str, str]]:
+    """(path, type, output shape, parameters, receptive field) for every layer, as the report's table shows them."""
+    rows = []
+    for path in layer_paths(model):
+        layer = find_layer(model, path)
+        shape = "x".join(str(size) for size in tuple(layer.output.shape)[1:])
+        if len(layer.output.shape) == 4:
+            try:
+                field = receptive_field(model, path)
+                field_text = f"{field.size}x{field.size} px, stride {field.stride}"
+            except LayerError:
+                field_text = "-"
+        else:
+            field_text = "whole image"
+        rows.append((path, type(layer).__name__, shape, f"{layer.count_params():,}", field_text))
+    return rows

@@ -1,10 +1,12 @@
-"""Command-line pieces the scripts share: a parser whose errors are one line, argument types, and
-the guard that turns a user's mistake into one line on stderr instead of a traceback."""
+"""What every script shares on the command line: a parser whose errors are one line, argument types
+with clear errors, and the guard that turns a user's mistake into one line on stderr instead of a
+traceback (entry_point). Each script keeps its own parser: its flags are its documentation."""
 
 import argparse
 import functools
 import sys
 
+from data import DATASETS, is_npz_path
 from data.errors import UserError
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
@@ -102,8 +104,6 @@ def fraction(text: str) -> float:
 
 def dataset_name(text: str) -> str:
     """A registered data set's name or a path ending in .npz (checked when it is loaded)."""
-    from data import DATASETS, is_npz_path
-
     if text in DATASETS or is_npz_path(text):
         return text
     raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; choose one of {', '.join(DATASETS)} "

@@ -1,11 +1,10 @@
-"""Figures about a trained model's results. Each function returns a matplotlib Figure; callers save it."""
+"""Figures about a trained model's results. Each function returns a matplotlib Figure; callers save it.
 
-import matplotlib
+    save_figure(confusion_matrix(matrix, ["0", "1", ...]), run_dir / "confusion_matrix.png")
+"""
 
-matplotlib.use("Agg")  # files only, no display needed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def training_curves(history: dict[str, list[float]]):

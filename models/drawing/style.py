@@ -1,0 +1,28 @@
+"""How every figure is rendered and saved: the Agg backend, the resolution, atomic PNG files.
+
+    save_figure(figure, run_dir / "training_curves.png")    # whole or not at all; the figure is closed
+
+Imported first by models/drawing/__init__.py, so the backend is chosen before
+anything loads matplotlib.pyplot.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from models import atomic  # noqa: E402
+
+DPI = 110  # pixels per inch of every saved figure
+
+
+def save_figure(figure, path: Path) -> None:
+    """Save a matplotlib figure as PNG atomically (readers see the old file or the new one) and close it."""
+    try:
+        with atomic.replacing(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=DPI, bbox_inches="tight")
+    finally:
+        plt.close(figure)

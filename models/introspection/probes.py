@@ -1,0 +1,83 @@
+"""Linear probes: how much of the answer a layer's output already holds, as one test accuracy.
+
+    probe = probe_layers(model, digits, [survey.describe(model, "conv2")], 5000, 2000, seed=0)   # probe.json
+    linear_probe(train_features, train_labels, test_features, test_labels)                       # accuracy
+
+A logistic regression (scikit-learn) is trained on each layer's output, convolutional
+maps reduced to their mean and maximum per channel.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+from models.introspection.forward import chunked_activations
+
+
+def pooled_features(layer_activations: np.ndarray) -> np.ndarray:
+    """(N, h, w, c) -> float32 (N, 2c): per channel the global average, then the global maximum.
+
+    (N, units) passes through unchanged (as float32).
+    """
+    layer_activations = np.asarray(layer_activations, dtype=np.float32)
+    if layer_activations.ndim == 2:
+        return layer_activations
+    return np.concatenate([layer_activations.mean(axis=(1, 2)), layer_activations.max(axis=(1, 2))], axis=1)
+
+
+def linear_probe(train_features, train_labels, test_features, test_labels, seed: int = 0,
+                 max_iter: int = 300) -> float:
+    """Test accuracy of a logistic regression on standardised features, trained on the train features.
+
+    Features are (N, F) floats, labels (N,) ints. How linearly a layer's features
+    separate the classes says how much of the answer that layer already holds.
+    """
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
+    # One BLAS thread: with TensorFlow loaded in the same process, two OpenBLAS threads
+    # made a 5,000 x 192 probe take 8 s instead of 0.3 s on the project's 2-core machine.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        # A probe stopped at max_iter still measures separability; the warning would only be noise.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(np.asarray(train_features), np.asarray(train_labels))
+        return float(probe.score(np.asarray(test_features), np.asarray(test_labels)))
+
+
+def probe_layers(model: keras.Model, digits, layers: list, train_count: int, test_count: int,
+                 seed: int) -> dict:
+    """Linear-probe test accuracy of each layer's response, as written to probe.json.
+
+    layers are survey.Layer (their path names the row, their response is probed),
+    digits a data.Dataset. The probes train on `train_count` images drawn at
+    random (by seed) from the training split and are tested on `test_count` from
+    the test split.
+    """
+    rng = np.random.default_rng(seed)
+    train_index = np.sort(rng.permutation(len(digits.y_train))[:train_count])
+    test_index = np.sort(rng.permutation(len(digits.y_test))[:test_count])
+    paths = [layer.response for layer in layers]
+
+    def features(images):  # one (N, F) array per layer, pooled chunk by chunk to keep memory small
+        pooled = [[pooled_features(acts) for acts in outputs]
+                  for _, outputs in chunked_activations(model, images, paths)]
+        return [np.concatenate(per_layer) for per_layer in zip(*pooled)]
+
+    results = []
+    train_features, test_features = features(digits.x_train[train_index]), features(digits.x_test[test_index])
+    for layer, train_x, test_x in zip(layers, train_features, test_features):
+        accuracy = linear_probe(train_x, digits.y_train[train_index], test_x, digits.y_test[test_index], seed=seed)
+        results.append({"layer": layer.path, "response": layer.response, "features": int(train_x.shape[1]),
+                        "accuracy": float(accuracy)})
+    return {
+        "dataset": digits.name,
+        "train_images": len(train_index),
+        "test_images": len(test_index),
+        "seed": seed,
+        "method": "logistic regression on each layer's output; convolutional maps reduced to mean and max per channel",
+        "layers": results,
+    }
