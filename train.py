@@ -111,7 +111,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
         learning_rate=args.learning_rate or recipe.learning_rate,
         augment=args.augment or recipe.augment,
         seed=args.seed,
-        run_dir=args.run_dir or Path("runs") / f"{args.model}_{dataset_label(args.dataset)}",
+        run_dir=args.run_dir or runs.default_run_dir(args.model, dataset_label(args.dataset)),
         data_dir=args.data_dir,
         limit=min(args.limit or DRY_RUN_IMAGES, DRY_RUN_IMAGES) if args.dry_run else args.limit,
         validation_fraction=args.validation_fraction,

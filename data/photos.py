@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from data.errors import UserError
 
@@ -41,8 +43,6 @@ def read_image(path: Path):
 
     Raises PhotoError for a missing, unreadable, empty, damaged, non-image, tiny or huge file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     try:
         status = path.stat()
@@ -85,8 +85,6 @@ def read_image(path: Path):
 
 def _flattened(image, mode: str):
     """`image` in mode "L" or "RGB", transparent parts shown over white paper."""
-    from PIL import Image
-
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, image.convert("RGBA"))
@@ -103,9 +101,6 @@ def border_mean(grey: np.ndarray) -> float:
 
 def to_handwriting(image, shape: tuple[int, int]) -> np.ndarray:
     """A PIL image -> uint8 (H, W) white digit on black, MNIST-style (see the module docstring)."""
-    from PIL import Image
-    from scipy import ndimage
-
     grey = np.asarray(_flattened(image, "L"), np.float32)  # (h, w) in 0..255
     # The border is background; ink pulls the mean away from it. A border brighter
     # than the mean is light paper with dark ink, which MNIST stores inverted.
@@ -137,8 +132,6 @@ def to_handwriting(image, shape: tuple[int, int]) -> np.ndarray:
 
 def to_street(image, shape: tuple[int, int]) -> np.ndarray:
     """A PIL image -> uint8 (H, W, 3) RGB, padded to a square with its edge pixels, then resized."""
-    from PIL import Image
-
     image = _flattened(image, "RGB")
     longest = max(image.size)
     if longest ** 2 > MAX_PIXELS:  # the padded square would not fit in memory: shrink first, proportions kept
