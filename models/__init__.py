@@ -9,8 +9,10 @@ returns a functional model whose output is class probabilities; the layers
 users address have stable names (conv1, conv2, ..., dense1, ..., logits).
 """
 
+import contextlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,7 +20,28 @@ from typing import Callable
 # command; every script imports this package first. TF_CPP_MIN_LOG_LEVEL set by the user wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+
+@contextlib.contextmanager
+def _quiet_stderr(quiet: bool):
+    """Send file descriptor 2 to /dev/null for the block (C++ writes there, below Python's sys.stderr)."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# TensorFlow 2.21 logs six lines through absl while it loads, before the level above applies;
+# a failed import still raises here, after stderr is back.
+with _quiet_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
+    import keras  # noqa: E402
 
 from models.convnet import build_convnet  # noqa: E402
 from models.mlp import build_mlp  # noqa: E402

@@ -80,6 +80,17 @@ def test_a_file_as_run_dir_is_refused_and_untouched(tmp_path, capsys):
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ["results"]
 
 
+def test_a_refusal_is_one_line_in_a_real_process(tmp_path):
+    """What a user sees: TensorFlow's start-up chatter must not bury the one line."""
+    path = tmp_path / "results"
+    path.write_text("someone's file")
+    done = subprocess.run([sys.executable, "train.py", *DRY_RUN, "--run-dir", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: refusing"), done.stderr
+    assert done.stdout == ""
+
+
 def test_the_runs_folder_itself_is_refused(tmp_path, good_run, monkeypatch, capsys):
     """Seen: --run-dir runs would have replaced every run at once."""
     monkeypatch.chdir(tmp_path)
