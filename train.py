@@ -9,8 +9,10 @@
     TF_CONFIG='{...}' python train.py --distribute multiworker   # one process per machine
 
 The run directory receives model.keras, saved_model/ (SavedModel with the
-serving_default signature), config.json, history.csv, metrics.json and
-training_curves.png.
+serving_default signature), model_float32.tflite and model_int8.tflite,
+config.json, history.csv, metrics.json and training_curves.png (models/runs.py
+lists them). A killed or interrupted run resumes when the same command runs
+again (--fresh starts over); a folder this project did not write is refused.
 """
 
 import math
@@ -19,7 +21,6 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-
 
 # models first: importing it quiets TensorFlow's start-up chatter (models/__init__.py).
 from models import MODELS, atomic, default_epochs, drawing, model_files, resume, runs
