@@ -29,7 +29,8 @@ from models.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to,
 from models.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run
 from models.export import write_serving_files
 from models.training import compile_for_training
-from data import DATASETS, VALIDATION_FRACTION, UserError, carve_validation, dataset_label, default_data_dir, is_npz_path, load_dataset
+from data import (DATASETS, VALIDATION_FRACTION, UserError, carve_validation, dataset_label, default_data_dir,
+                  is_npz_path, load_dataset)
 from data.files import file_digest
 from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch
 
@@ -167,7 +168,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         compile_for_training(model, config.learning_rate, config.epochs * steps)
     # Only now, with data and model known to be usable, is anything written beside the run.
     staging = runs.staging_dir(config.run_dir)
-    state = resume.TrainingState(staging / resume.STATE_DIR, _result_settings(settings))
+    state = resume.TrainingState(staging / runs.TRAINING_STATE_DIR, _result_settings(settings))
     resumed = resume_or_start(config, state)
     if resumed:
         with strategy.scope():
@@ -199,13 +200,13 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
                 verbose=1 if sys.stdout.isatty() else 2,
             )
         except resume.TrainingDiverged:
-            shutil.rmtree(staging, ignore_errors=True)  # its states lead to the same divergence
+            runs.discard_staging(config.run_dir)  # its states lead to the same divergence
             raise
         except KeyboardInterrupt:
             raise Interrupted(len(saver.history)) from None
         test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
     if not math.isfinite(test_loss):
-        shutil.rmtree(staging, ignore_errors=True)
+        runs.discard_staging(config.run_dir)
         raise resume.TrainingDiverged(f"training diverged: the test loss is {test_loss}")
 
     model_files.save_model(model, staging / runs.MODEL_FILE)
@@ -240,16 +241,16 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
 
 def resume_or_start(config: TrainConfig, state: resume.TrainingState) -> resume.Checkpoint | None:
     """The saved state an interrupted run of the same command left, or None after clearing the way for a new run."""
-    staging = runs.staging_dir(config.run_dir)
     resumed = None
     if config.distribute == "multiworker":
         pass  # every worker would have to resume from the same epoch; a cluster run starts over
     elif not config.fresh and state.started_differently():
-        print(f"{config.run_dir}: an interrupted run with other settings was left in {staging}; starting fresh")
+        print(f"{config.run_dir}: an interrupted run with other settings was left in "
+              f"{runs.staging_dir(config.run_dir)}; starting fresh")
     elif not config.fresh:
         resumed = state.latest()
     if resumed is None:
-        shutil.rmtree(staging, ignore_errors=True)
+        runs.discard_staging(config.run_dir)
         runs.remove_stale_staging(config.run_dir)
         state.clear()
     else:

@@ -1,6 +1,6 @@
 """Training that survives a kill, and stops when it diverges.
 
-    state = TrainingState(runs.staging_dir(run_dir) / STATE_DIR, settings)
+    state = TrainingState(runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR, settings)
     resumed = state.latest()                 # None: start at epoch 0
     ...build and compile the model...
     if resumed: resumed.restore(model)
@@ -32,7 +32,6 @@ import numpy as np
 
 from models import atomic
 
-STATE_DIR = ".training_state"  # inside the staging folder; removed before the run is published
 SETTINGS_FILE = "settings.json"
 _WEIGHTS = re.compile(r"epoch-(\d+)\.weights\.h5")
 

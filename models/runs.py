@@ -60,6 +60,7 @@ PROJECT_FILES = frozenset({
     MODEL_FILE, SAVED_MODEL_DIR, TFLITE_FLOAT32_FILE, TFLITE_INT8_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
     CURVES_FILE, LOGS_DIR, EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, FIGURES_DIR,
 })
+TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (models/resume.py)
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
 RUN_LAYOUT = 1
 
@@ -99,8 +100,8 @@ def is_run(folder: Path) -> bool:
         return False
     if config.get(RUN_MARKER) is not None:
         return True
-    command = (config.get("environment") or {}).get("command_line") if isinstance(config.get("environment"), dict) \
-        else None
+    environment = config.get("environment")
+    command = environment.get("command_line") if isinstance(environment, dict) else None
     return isinstance(command, list) and command[1:2] == ["train.py"]
 
 
@@ -171,6 +172,22 @@ def staging_dir(run_dir: Path) -> Path:
     """The hidden folder beside run_dir where a run is built (and a killed one resumed) before it replaces run_dir."""
     run_dir = Path(run_dir)
     return run_dir.with_name(f".{run_dir.name}.partial")
+
+
+def discard_staging(run_dir: Path) -> None:
+    """Remove run_dir's staging folder, if any: the run being built, or a killed run's state.
+
+    A UserError, and nothing removed, if something there is not what the project
+    writes (someone's folder that happens to carry the name, or a file).
+    """
+    staging = staging_dir(run_dir)
+    if not staging.exists() and not staging.is_symlink():
+        return
+    if staging.is_symlink() or not staging.is_dir() or \
+            not all(_ours(entry.name) or entry.name == TRAINING_STATE_DIR for entry in staging.iterdir()):
+        raise UserError(f"{staging} is in the way and is not a run this project was building; move it out and "
+                        f"run again.")
+    shutil.rmtree(staging)
 
 
 def remove_stale_staging(run_dir: Path) -> None:

@@ -165,13 +165,22 @@ def test_stale_staging_folders_are_removed_by_the_next_run(tmp_path, good_run):
     run_dir = tmp_path / "run"
     for leftover in (".run.previous", ".run.k3j9_x2a"):  # the latter: a staging folder of earlier versions
         shutil.copytree(good_run, tmp_path / leftover)
-    partial = runs.staging_dir(run_dir) / resume.STATE_DIR
+    partial = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR
     partial.mkdir(parents=True)
     (partial / resume.SETTINGS_FILE).write_text('{"seed": 99}')  # an interrupted run of another command
     (tmp_path / ".run.notes").mkdir()
     (tmp_path / ".run.notes" / "diary.txt").write_text("someone's")  # not ours: kept
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", ".run.notes", "run"]
+
+
+def test_a_foreign_folder_with_the_staging_name_is_refused_not_deleted(tmp_path, capsys):
+    staging = runs.staging_dir(tmp_path / "run")
+    staging.mkdir()
+    (staging / "diary.txt").write_text("someone's")
+    assert train.main([*DRY_RUN, "--run-dir", str(tmp_path / "run")]) == 2
+    assert "is in the way" in one_error_line(capsys)
+    assert (staging / "diary.txt").read_text() == "someone's"
 
 
 # ------------------------------------------------------------------ divergence and strict JSON
@@ -230,7 +239,7 @@ def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
 
 
 def wait_for_saved_epoch(run_dir: Path, epoch: int, process: subprocess.Popen) -> None:
-    state = runs.staging_dir(run_dir) / resume.STATE_DIR / f"epoch-{epoch:04d}.weights.h5"
+    state = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / f"epoch-{epoch:04d}.weights.h5"
     deadline = time.monotonic() + 120
     while not state.exists():
         assert process.poll() is None, f"training ended before epoch {epoch} was saved: {process.stderr.read()}"
