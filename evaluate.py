@@ -17,12 +17,12 @@ from models.cli import ArgumentParser, entry_point, positive_int
 from models import atomic, runs
 from models.drawing import results, save_figure
 from models.export import DIGIT, INPUT, PROBABILITIES, SIGNATURE
+from data import UserError
 from data.pipeline import normalise
 
 import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
 import tensorflow as tf  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
-from data import UserError
 
 BATCH_SIZE = 1000  # test images per forward pass
 # SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.

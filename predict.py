@@ -25,10 +25,10 @@ from models.cli import ArgumentParser, entry_point
 from models import model_files, runs
 from models.introspection import classifier_shapes
 from data.photos import PhotoError, prepare, read_image
+from data import UserError
 from data.pipeline import normalise
 
 import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
-from data import UserError
 
 TOP = 3  # digits listed per image
 SHOWN_SUFFIX = "_seen.png"

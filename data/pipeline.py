@@ -153,8 +153,8 @@ def _one_epoch(count: int, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.d
     order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
     index_batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
     # One (2,) seed per batch: (epoch * steps + batch, seed), distinct for every batch of the run.
-    first = epoch * steps_per_epoch(count, batch_size)
-    augment_seeds = tf.data.Dataset.range(first, first + steps_per_epoch(count, batch_size)).map(
+    steps = steps_per_epoch(count, batch_size)
+    augment_seeds = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps).map(
         lambda step: tf.stack([step, tf.constant(seed, tf.int64)]))
     return tf.data.Dataset.zip(index_batches, augment_seeds)
 
