@@ -1,6 +1,7 @@
 """The in-memory form every loader returns, and the validation split carved from it."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,10 @@ VALIDATION_FRACTION = 0.1  # train.py's default share of the training split held
 class Dataset:
     """Images as uint8 (N, H, W, C), labels as int32 (N,) in 0..num_classes-1.
 
+    A number data set (data/numbers.py) has labels (N, MAX_DIGITS): the digits, then -1.
+    It may also carry a `composer` (data/composer.py) that draws `composed_per_epoch`
+    more training numbers from training digits for every epoch, on the fly.
+
     Images stay uint8 in memory (a quarter of float32's size); the tf.data
     pipeline converts each batch to float32.
     """
@@ -24,23 +29,24 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int = 10
+    composer: Any = None  # a data.composer.NumberComposer over training digits, or None
+    composed_per_epoch: int = 0
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def reads_numbers(self) -> bool:
+        """True for whole numbers (labels (N, MAX_DIGITS)), False for single digits (labels (N,))."""
+        return self.y_train.ndim == 2
+
     def limited(self, limit: int | None) -> "Dataset":
         """The first `limit` training and test images (all of them for None)."""
         if limit is None:
             return self
-        return Dataset(
-            self.name,
-            self.x_train[:limit],
-            self.y_train[:limit],
-            self.x_test[:limit],
-            self.y_test[:limit],
-            self.num_classes,
-        )
+        return replace(self, x_train=self.x_train[:limit], y_train=self.y_train[:limit],
+                       x_test=self.x_test[:limit], y_test=self.y_test[:limit])
 
 
 def carve_validation(images, labels, fraction: float, seed: int = VALIDATION_SEED):

@@ -1,0 +1,60 @@
+"""Whole numbers as data: how a number's digits are stored, and how a picture of one is fitted to a reader's input.
+
+A number data set is a `Dataset` whose labels are (N, MAX_DIGITS) int32: the
+digits left to right, then PADDING. "063" is [0, 6, 3, -1, -1, -1]; a leading
+zero is a digit like any other.
+"""
+
+import numpy as np
+from PIL import Image
+
+MAX_DIGITS = 6  # the longest number a reader reads
+PADDING = -1  # label entries after the last digit
+
+
+def encode(numbers: list[str], max_digits: int = MAX_DIGITS) -> np.ndarray:
+    """Digit strings -> labels (N, max_digits) int32, PADDING after the last digit.
+
+    Raises ValueError for an empty string, a non-digit or a number longer than max_digits.
+    """
+    labels = np.full((len(numbers), max_digits), PADDING, np.int32)
+    for row, number in enumerate(numbers):
+        if not (0 < len(number) <= max_digits) or not (number.isascii() and number.isdigit()):
+            raise ValueError(f"{number!r} is not a number of 1 to {max_digits} digits")
+        labels[row, :len(number)] = [int(digit) for digit in number]
+    return labels
+
+
+def decode(labels: np.ndarray) -> list[str]:
+    """Labels (N, L) with PADDING (or any negative value) after the digits -> digit strings."""
+    return ["".join(str(digit) for digit in row if digit >= 0) for row in np.asarray(labels)]
+
+
+def lengths(labels: np.ndarray) -> np.ndarray:
+    """Digits in each number of labels (N, L): (N,) int32."""
+    return (np.asarray(labels) >= 0).sum(axis=-1).astype(np.int32)
+
+
+def is_number_labels(labels: np.ndarray) -> bool:
+    """True for number labels (N, L); a digit classifier's labels are (N,)."""
+    return np.asarray(labels).ndim == 2
+
+
+def fit_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A picture of a number (h, w, C) uint8 -> (height, width, C) uint8, aspect kept, centred.
+
+    Scaled (antialiased) so that it is `height` tall, or `width` wide if it is
+    wider than the input's proportions; the rest of the width (or height) is
+    filled by repeating the edge pixels, as a street or paper continues beyond
+    the crop (a black band would be a feature the reader could learn to rely on).
+    """
+    image = np.asarray(image)
+    rows, columns, channels = image.shape
+    scale = min(height / rows, width / columns)
+    new_size = (max(1, min(width, round(columns * scale))), max(1, min(height, round(rows * scale))))
+    mode = "L" if channels == 1 else "RGB"
+    resized = Image.fromarray(image[..., 0] if channels == 1 else image, mode).resize(new_size, Image.LANCZOS)
+    pixels = np.asarray(resized, np.uint8).reshape(new_size[1], new_size[0], channels)
+    top, left = (height - new_size[1]) // 2, (width - new_size[0]) // 2
+    padding = ((top, height - new_size[1] - top), (left, width - new_size[0] - left), (0, 0))
+    return np.pad(pixels, padding, mode="edge")
