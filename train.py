@@ -146,11 +146,17 @@ def train(config: TrainConfig, arguments: list[str]) -> dict:
 def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     """Load the data, train (or resume), test, and publish the run into config.run_dir; returns its metrics."""
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
+    architecture = MODELS[config.model]
+    if digits.reads_numbers != architecture.reads_numbers:
+        raise UserError(f"{config.dataset} holds {'whole numbers' if digits.reads_numbers else 'single digits'}, "
+                        f"and --model {config.model} is a {architecture.kind}; choose "
+                        f"{' or '.join(name for name, other in MODELS.items() if other.kind != architecture.kind)}"
+                        f" for it.")
     config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1]))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
     steps = steps_per_epoch(len(y_train), config.batch_size)
     if config.epochs is None:
-        config = replace(config, epochs=default_epochs(MODELS[config.model], steps))
+        config = replace(config, epochs=default_epochs(architecture, steps))
 
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
     if is_npz_path(config.dataset):  # trace the run to the exact file it learned from
@@ -164,8 +170,8 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     with strategy.scope():  # variables created here are mirrored on every replica
-        model = MODELS[config.model].build(digits.input_shape, digits.num_classes)
-        compile_for_training(model, config.learning_rate, config.epochs * steps)
+        model = architecture.build(digits.input_shape, digits.num_classes)
+        compile_for_training(model, config.learning_rate, config.epochs * steps, architecture.kind)
     # Only now, with data and model known to be usable, is anything written beside the run.
     staging = runs.staging_dir(config.run_dir)
     state = resume.TrainingState(staging / runs.TRAINING_STATE_DIR, _result_settings(settings))
@@ -175,12 +181,18 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
             resumed.restore(model)
     adapt_for_multiworker(model, strategy)
     first_epoch = resumed.epoch if resumed else 0
+    # Synthetic numbers composed on the fly join each batch, in proportion to the real ones.
+    composed_per_batch = math.ceil(digits.composed_per_epoch / steps) if digits.composer else 0
+    if config.dry_run:
+        composed_per_batch = min(composed_per_batch, 8)
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
-                            augment=config.augment, epochs=range(first_epoch, config.epochs))
+                            augment=config.augment, epochs=range(first_epoch, config.epochs),
+                            composer=digits.composer, composed_per_batch=composed_per_batch)
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 
-    print(f"training {config.model} on {config.dataset}: {len(y_train)} training, "
+    composed = f" (+{composed_per_batch * steps} composed per epoch)" if composed_per_batch else ""
+    print(f"training {config.model} on {config.dataset}: {len(y_train)} training{composed}, "
           f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
           f"{strategy.num_replicas_in_sync} replica(s)")
     saver = state.saver(resumed)
@@ -209,14 +221,18 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         runs.discard_staging(config.run_dir)
         raise resume.TrainingDiverged(f"training diverged: the test loss is {test_loss}")
 
-    model_files.save_model(model, staging / runs.MODEL_FILE)
+    # A reader's loss is this project's CTC code, which plain Keras could not rebuild: its file keeps
+    # the model alone (resuming uses the training state, not model.keras).
+    model_files.save_model(model, staging / runs.MODEL_FILE, training_setup=not architecture.reads_numbers)
     write_serving_files(model, staging, x_train)  # saved_model/ taking raw uint8 pixels, and the .tflite files
     atomic.write_json(staging / runs.CONFIG_FILE, {
         runs.RUN_MARKER: runs.RUN_LAYOUT,
         **settings,
         "input_shape": list(digits.input_shape),
         "num_classes": digits.num_classes,
+        "kind": architecture.kind,
         "train_images": len(y_train),
+        "composed_per_epoch": composed_per_batch * steps,
         "validation_images": len(y_val),
         "test_images": len(digits.y_test),
         "replicas": strategy.num_replicas_in_sync,

@@ -108,8 +108,10 @@ def batches(
     shuffle_seed: int | None = None,
     augment: str = "none",
     epochs: range = range(1),
+    composer=None,
+    composed_per_batch: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images (B, H, W, C), int32 labels (B,)).
+    """Batches of (float32 images (B, H, W, C), int32 labels (B,), or (B, MAX_DIGITS) for numbers).
 
     Without a shuffle_seed: one pass in the arrays' own order (for evaluation).
     With one: the epochs in `epochs` back to back, each in its own order drawn
@@ -117,7 +119,9 @@ def batches(
     the batches an uninterrupted run sees from e on; fit needs
     steps_per_epoch=steps_per_epoch(len(labels), batch_size). `augment` names a
     transform from AUGMENTATIONS, applied to each float training batch with a
-    seed drawn from (shuffle_seed, epoch, batch) the same way.
+    seed drawn from (shuffle_seed, epoch, batch) the same way. A `composer`
+    (data/composer.py) adds composed_per_batch synthetic numbers to every
+    training batch, drawn from the same per-batch seed, so they resume exactly too.
     """
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {augment!r}")
@@ -134,7 +138,8 @@ def batches(
     else:
         batched = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(
             lambda epoch: _one_epoch(len(labels), batch_size, shuffle_seed, epoch)
-        ).map(lambda index, seed: _augmented(gather(index), seed, augment))
+        ).map(lambda index, seed: _augmented(_with_composed(gather(index), seed, composer, composed_per_batch),
+                                             seed, augment))
     # Multi-worker training shards this pipeline by element (each worker keeps every n-th
     # batch): it starts from indices in memory, not from files that could be divided.
     options = tf.data.Options()
@@ -157,6 +162,22 @@ def _one_epoch(count: int, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.d
     augment_seeds = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps).map(
         lambda step: tf.stack([step, tf.constant(seed, tf.int64)]))
     return tf.data.Dataset.zip(index_batches, augment_seeds)
+
+
+def _with_composed(batch, seed, composer, count: int):
+    """The batch with `count` numbers from `composer` appended, composed in numpy from `seed` (2,)."""
+    if composer is None or count == 0:
+        return batch
+    images, labels = batch
+
+    def compose(seed):
+        composed_images, composed_labels, _ = composer.compose(count, tuple(int(part) for part in seed))
+        return composed_images, composed_labels
+
+    composed_images, composed_labels = tf.numpy_function(compose, [seed], [tf.uint8, tf.int32], stateful=False)
+    composed_images.set_shape([count, *images.shape[1:]])
+    composed_labels.set_shape([count, *labels.shape[1:]])
+    return tf.concat([images, normalise(composed_images)], 0), tf.concat([labels, composed_labels], 0)
 
 
 def _augmented(batch, seed, augment: str):

@@ -5,8 +5,12 @@
     model = architecture.build((28, 28, 1), 10)   # uncompiled functional keras.Model
 
 Every builder takes the input shape and class count from the data set and
-returns a functional model whose output is class probabilities; the layers
-users address have stable names (conv1, conv2, ..., dense1, ..., logits).
+returns a functional model; the layers users address have stable names (conv1,
+conv2, ..., logits). An architecture's `kind` says what its model does: a
+"classifier" gives class probabilities (B, K) for one digit per image, a
+"reader" gives per-column probabilities (B, T, K + 1) from which a whole number
+is read (models/ctc.py). Scripts look up what differs by kind in tables keyed by
+it, and a reader trains on number data sets only (data.Dataset.reads_numbers).
 """
 
 import contextlib
@@ -45,6 +49,9 @@ with _quiet_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
 
 from models.convnet import build_convnet  # noqa: E402
 from models.mlp import build_mlp  # noqa: E402
+from models.reader import build_reader  # noqa: E402
+
+KINDS = ("classifier", "reader")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,11 @@ class Architecture:
     batch_size: int  # images per step
     learning_rate: float  # peak of the one-cycle schedule
     augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
+    kind: str = "classifier"  # one of KINDS
+
+    @property
+    def reads_numbers(self) -> bool:
+        return self.kind == "reader"
 
 
 def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
@@ -67,4 +79,9 @@ def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
 MODELS: dict[str, Architecture] = {
     "mlp": Architecture(build_mlp, epochs=10, min_steps=0, batch_size=1024, learning_rate=6e-3, augment="none"),
     "convnet": Architecture(build_convnet, epochs=3, min_steps=1200, batch_size=128, learning_rate=8e-3, augment="auto"),
+    "reader": Architecture(build_reader, epochs=30, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
+                           kind="reader"),
 }
+# The registry by kind, for code (and tests) that handle one kind only.
+CLASSIFIERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "classifier"}
+READERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "reader"}

@@ -14,6 +14,14 @@ and both .tflite files keep it:
     outputs['probabilities']  float32 (-1, K)         class probabilities, each row sums to 1
     outputs['digit']          int64   (-1,)           the most probable class
 
+A number reader's signature takes the same pixels and gives the number read
+(models/ctc.py, greedy reading):
+
+    outputs['digits']               int32   (-1, MAX_DIGITS)  the digits left to right, then -1
+    outputs['digit_probabilities']  float32 (-1, MAX_DIGITS)  each digit's probability, 0 after the last
+    outputs['columns']              int32   (-1, MAX_DIGITS)  the column where each digit was read, then -1
+    outputs['probability']          float32 (-1,)             the reading's probability
+
 The scaling to [0, 1] that training applies (data.pipeline.normalise) happens
 inside the graph, so a server, a phone or predict.py sends the image bytes as
 they are and can never scale them differently from training.
@@ -41,21 +49,31 @@ from data.errors import UserError
 from data.pipeline import normalise
 from models import atomic, model_files, runs
 from models.cli import ArgumentParser, entry_point
+from models.ctc import greedy_read
+from models.introspection.graph import reads_numbers
 
 SIGNATURE = "serving_default"
 INPUT = "pixels"
 PROBABILITIES = "probabilities"
 DIGIT = "digit"
+# A reader's outputs (the keys of models.ctc.greedy_read's result, renamed for a caller).
+READING = {"digits": "digits", "confidences": "digit_probabilities", "columns": "columns",
+           "probability": "probability"}
 
 
 def serving_function(model: keras.Model):
-    """The serving computation: uint8 pixels (B, H, W, C) -> {probabilities (B, K), digit (B,)}."""
+    """The serving computation: uint8 pixels (B, H, W, C) -> {probabilities (B, K), digit (B,)},
+    or for a number reader the outputs in READING."""
 
-    def serve(pixels):
+    def classify(pixels):
         probabilities = model(normalise(pixels), training=False)
         return {PROBABILITIES: probabilities, DIGIT: tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
 
-    return serve
+    def read(pixels):
+        reading = greedy_read(model(normalise(pixels), training=False))
+        return {name: reading[key] for key, name in READING.items()}
+
+    return read if reads_numbers(model) else classify
 
 
 def input_spec(model: keras.Model) -> tf.TensorSpec:

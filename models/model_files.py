@@ -44,9 +44,11 @@ ZIP_SIGNATURE = b"PK\x03\x04"  # the first bytes of a zip archive's first member
 LONGEST_DETAIL = 200  # characters of a foreign error message quoted in ours
 
 
-def save_model(model: keras.Model, path: Path) -> None:
+def save_model(model: keras.Model, path: Path, training_setup: bool = True) -> None:
     """Write `model` to `path` (ending in .keras) with standard Keras layers only, atomically.
 
+    training_setup=False leaves out the loss, metrics and optimizer state (for a loss of our own,
+    which plain Keras could not rebuild).
     Readers of `path` see the previous file or the new one, never half of one
     (models/atomic.py).
     """
@@ -54,10 +56,10 @@ def save_model(model: keras.Model, path: Path) -> None:
     if path.suffix != ".keras":
         raise ValueError(f"a Keras model file's name must end in .keras, not {path.name!r}")
     with atomic.replacing(path, keep_suffix=".keras") as temporary:  # Keras saves only under a name ending in .keras
-        portable_copy(model).save(temporary)
+        portable_copy(model, training_setup).save(temporary)
 
 
-def portable_copy(model: keras.Model) -> keras.Model:
+def portable_copy(model: keras.Model, training_setup: bool = True) -> keras.Model:
     """A clone of `model` with each project layer replaced by its standard Keras class.
 
     Layer names and order, the model's name, its inputs, the weights and, if
@@ -69,7 +71,8 @@ def portable_copy(model: keras.Model) -> keras.Model:
         raise ValueError(f"no standard Keras form for {', '.join(foreign)}; add its class to STANDARD_LAYERS")
     for ours, theirs in zip(model.layers, clone.layers, strict=True):
         theirs.set_weights(ours.get_weights())
-    copy_compiled_state(model, clone)
+    if training_setup:
+        copy_compiled_state(model, clone)
     return clone
 
 

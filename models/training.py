@@ -2,6 +2,8 @@
 
 import keras
 
+from models.ctc import WholeNumberAccuracy, ctc_loss
+
 WARMUP_FRACTION = 0.2  # share of all steps spent ramping the learning rate up
 
 
@@ -21,11 +23,23 @@ def one_cycle(peak_learning_rate: float, total_steps: int) -> keras.optimizers.s
     )
 
 
-def compile_for_training(model: keras.Model, peak_learning_rate: float, total_steps: int) -> keras.Model:
-    """Adam on a one-cycle schedule, sparse cross-entropy on the softmax output, accuracy."""
+# Per kind of model (models.KINDS): its loss and its accuracy (logged as "accuracy"), made fresh per compile.
+# A classifier's is cross-entropy on its softmax; a reader's the CTC loss of its column probabilities and
+# the share of numbers read exactly.
+OBJECTIVES = {
+    "classifier": lambda: (keras.losses.SparseCategoricalCrossentropy(),
+                           keras.metrics.SparseCategoricalAccuracy(name="accuracy")),
+    "reader": lambda: (ctc_loss, WholeNumberAccuracy(name="accuracy")),
+}
+
+
+def compile_for_training(model: keras.Model, peak_learning_rate: float, total_steps: int,
+                         kind: str = "classifier") -> keras.Model:
+    """Adam on a one-cycle schedule, with the loss and accuracy of the model's kind."""
+    loss, accuracy = OBJECTIVES[kind]()
     model.compile(
         optimizer=keras.optimizers.Adam(one_cycle(peak_learning_rate, total_steps)),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        metrics=[accuracy],
     )
     return model

@@ -12,9 +12,9 @@ import tensorflow as tf
 import evaluate
 from data import UserError
 from data.synthetic import make_images
-from models import MODELS, export, runs
+from models import CLASSIFIERS, MODELS, export, runs
 
-CASES = [(name, (28, 28, 1)) for name in MODELS] + [("convnet", (32, 32, 3))]
+CASES = [(name, (28, 28, 1)) for name in CLASSIFIERS] + [("convnet", (32, 32, 3))]
 
 
 def raw_images(shape, count=64, seed=0):

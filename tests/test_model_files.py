@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from data import UserError
-from models import MODELS, atomic, export, model_files, runs
+from models import CLASSIFIERS, MODELS, atomic, export, model_files, runs
 from models.fused_batch_norm import FusedBatchNormalization
 from models.training import compile_for_training
 
@@ -66,7 +66,7 @@ def trained():
     their initial values, so a copy that lost them would show.
     """
     models = {}
-    for name, architecture in MODELS.items():
+    for name, architecture in CLASSIFIERS.items():
         keras.utils.set_random_seed(0)
         model = architecture.build(SHAPE, 10)
         compile_for_training(model, 1e-3, 4)
@@ -86,7 +86,7 @@ def portable_files(trained, tmp_path_factory):
     return files
 
 
-@pytest.fixture(params=list(MODELS))
+@pytest.fixture(params=list(CLASSIFIERS))
 def portable(request, trained, portable_files):
     """(trained model, its portable file) for each registered model."""
     return trained[request.param], portable_files[request.param]

@@ -18,13 +18,14 @@ layer inside a nested model.
 
 from models.introspection.forward import activations, as_floats, top_activations
 from models.introspection.gradcam import grad_cam, gradcam_model
-from models.introspection.graph import LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths
+from models.introspection.graph import (LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths,
+                                       reads_numbers)
 from models.introspection.patterns import RELU_LEAK, filter_patterns
 from models.introspection.probes import linear_probe, pooled_features, probe_layers
 from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
 __all__ = [
-    "RELU_LEAK", "LayerError", "ReceptiveField", "activations", "as_floats", "classifier_shapes",
+    "RELU_LEAK", "LayerError", "ReceptiveField", "activations", "as_floats", "classifier_shapes", "reads_numbers",
     "crop_receptive_field", "feature_extractor", "filter_patterns", "find_layer", "grad_cam", "gradcam_model",
     "layer_paths", "linear_probe", "pooled_features", "probe_layers", "receptive_field", "top_activations",
 ]

@@ -54,8 +54,10 @@ def layer_paths(model: keras.Model) -> list[str]:
 def classifier_shapes(model: keras.Model, name) -> tuple[tuple[int, int, int], int]:
     """((H, W, C), K) of a model that maps one batch of images (B, H, W, C), C 1 or 3, to class scores (B, K).
 
-    A UserError naming the model (`name`, its file) for any other model: one that takes no images, images
-    of no fixed size, several inputs, or gives anything but one row of scores per image.
+    A number reader's output (B, T, K + 1) counts too: K is then its digits, without the CTC blank
+    (models/ctc.py). A UserError naming the model (`name`, its file) for any other model: one that takes
+    no images, images of no fixed size, several inputs, or gives anything but one row of scores per image
+    (or per image column).
     """
     inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
     if len(inputs) != 1 or len(outputs) != 1:
@@ -64,9 +66,16 @@ def classifier_shapes(model: keras.Model, name) -> tuple[tuple[int, int, int], i
     taken, given = tuple(inputs[0].shape), tuple(outputs[0].shape)
     if len(taken) != 4 or taken[-1] not in (1, 3) or None in taken[1:]:
         raise UserError(f"{name} does not take a batch of images (B, H, W, 1 or 3); it takes {taken}.")
+    if len(given) == 3 and None not in given[1:] and given[2] > 1:
+        return taken[1:], given[2] - 1
     if len(given) != 2 or given[1] is None:
         raise UserError(f"{name} does not give class probabilities (B, K); it gives {given}.")
     return taken[1:], given[1]
+
+
+def reads_numbers(model: keras.Model) -> bool:
+    """True for a number reader, whose output is per-column probabilities (B, T, K + 1)."""
+    return len(model.outputs[0].shape) == 3
 
 
 def find_layer(model: keras.Model, path: str) -> keras.layers.Layer:
