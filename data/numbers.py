@@ -58,3 +58,23 @@ def fit_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
     top, left = (height - new_size[1]) // 2, (width - new_size[0]) // 2
     padding = ((top, height - new_size[1] - top), (left, width - new_size[0] - left), (0, 0))
     return np.pad(pixels, padding, mode="edge")
+
+
+def prepare_number(image, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """A PIL photo roughly cropped around a number -> uint8 (H, W, C) as a reader of this input shape was trained.
+
+    Colour readers (street numbers) get the RGB photo fitted as it is. Greyscale
+    readers (handwriting) get MNIST's convention: bright ink on black. The paper is
+    the commonest level (the median), so a photo whose median is light has dark ink
+    and is inverted; the paper's level is then taken off and the ink stretched to
+    the full range, which also evens out a dim or grey photo.
+    """
+    height, width, channels = input_shape
+    if channels == 3:
+        return fit_to_input(np.asarray(image.convert("RGB")), height, width)
+    grey = np.asarray(image.convert("L"), np.float32)
+    if np.median(grey) > 127:
+        grey = 255 - grey
+    ink = np.clip(grey - np.median(grey), 0, None)
+    ink = ink / max(float(ink.max()), 1.0) * 255
+    return fit_to_input(ink.round().astype(np.uint8)[..., np.newaxis], height, width)

@@ -47,24 +47,30 @@ def greedy_read(column_probabilities, max_digits: int = MAX_DIGITS) -> dict:
       probability    float32 (B,): the greedy path's probability, the product of every column's best
     Digits beyond max_digits are dropped.
     """
-    best = ops.cast(ops.argmax(column_probabilities, axis=-1), "int32")  # (B, T)
     best_probability = ops.max(column_probabilities, axis=-1)  # (B, T)
+    # The first most probable symbol per column. (keras.ops.argmax guards against -0.0 with bit
+    # operations that LiteRT cannot run; probabilities are never negative.)
+    symbols = ops.shape(column_probabilities)[-1]
+    is_best = ops.equal(column_probabilities, ops.expand_dims(best_probability, -1))
+    best = ops.min(ops.where(is_best, ops.arange(symbols, dtype="int32"), symbols), axis=-1)  # (B, T) int32
     previous = ops.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=BLANK)
-    emitted = ops.logical_and(ops.not_equal(best, BLANK), ops.not_equal(best, previous))  # (B, T)
-    slot = ops.cumsum(ops.cast(emitted, "int32"), axis=1) - 1  # the digit's place in the number, per column
-    # (B, T, max_digits): column t emits the number's digit j.
+    # Masks are 0/1 floats, combined by multiplication: LiteRT has no kernel for TensorFlow's
+    # logical ops on booleans as Keras lowers them.
+    emitted = (ops.cast(ops.not_equal(best, BLANK), "float32")
+               * ops.cast(ops.not_equal(best, previous), "float32"))  # (B, T): column t starts a digit
+    slot = ops.cast(ops.cumsum(emitted, axis=1), "int32") - 1  # the digit's place in the number, per column
+    # (B, T, max_digits): 1 where column t emits the number's digit j.
     places = ops.arange(max_digits, dtype="int32")
-    here = ops.logical_and(ops.expand_dims(emitted, -1), ops.equal(ops.expand_dims(slot, -1), places))
-    here_int = ops.cast(here, "int32")
-    found = ops.any(here, axis=1)  # (B, max_digits)
-    digits = ops.sum(here_int * ops.expand_dims(best, -1), axis=1)
-    column_index = ops.arange(ops.shape(best)[1], dtype="int32")[None, :, None]
-    columns = ops.sum(here_int * column_index, axis=1)
-    confidences = ops.sum(ops.cast(here, "float32") * ops.expand_dims(best_probability, -1), axis=1)
+    here = ops.expand_dims(emitted, -1) * ops.cast(ops.equal(ops.expand_dims(slot, -1), places), "float32")
+    found = ops.max(here, axis=1) > 0  # (B, max_digits)
+    digits = ops.sum(here * ops.cast(ops.expand_dims(best, -1), "float32"), axis=1)
+    column_index = ops.cast(ops.arange(ops.shape(best)[1]), "float32")[None, :, None]
+    columns = ops.sum(here * column_index, axis=1)
+    confidences = ops.sum(here * ops.expand_dims(best_probability, -1), axis=1)
     return {
-        "digits": ops.where(found, digits, PADDING),
+        "digits": ops.where(found, ops.cast(ops.round(digits), "int32"), PADDING),
         "confidences": confidences,
-        "columns": ops.where(found, columns, PADDING),
+        "columns": ops.where(found, ops.cast(ops.round(columns), "int32"), PADDING),
         "probability": ops.exp(ops.sum(ops.log(best_probability + TINY), axis=1)),
     }
 
@@ -80,4 +86,5 @@ def whole_number_matches(labels, column_probabilities):
     """1.0 where the greedy reading equals the label (B, L) exactly, else 0.0: (B,) float32."""
     labels = ops.cast(labels, "int32")
     read = greedy_read(column_probabilities, ops.shape(labels)[1])["digits"]
-    return ops.cast(ops.all(ops.equal(read, ops.where(labels >= 0, labels, PADDING)), axis=1), "float32")
+    wrong = ops.cast(ops.not_equal(read, ops.where(labels >= 0, labels, PADDING)), "float32")
+    return 1.0 - ops.max(wrong, axis=1)

@@ -65,6 +65,8 @@ def portable_copy(model: keras.Model, training_setup: bool = True) -> keras.Mode
     Layer names and order, the model's name, its inputs, the weights and, if
     `model` is compiled, its optimizer state are the same; only classes change.
     """
+    if not training_setup:  # the same layers in an uncompiled model: cloning never touches the loss
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     clone = keras.models.clone_model(model, clone_function=standard_layer)
     foreign = [f"{layer.name} ({type(layer).__name__})" for layer in clone.layers if not is_standard(layer)]
     if foreign:
