@@ -2,10 +2,15 @@
 
     python evaluate.py                            # the run in runs/convnet_mnist/
     python evaluate.py --run-dir runs/mlp_mnist
+    python evaluate.py --run-dir runs/reader_svhn-numbers
 
-Writes into the run directory: evaluation.json (accuracy, per-class precision,
-recall and F1, the confusion matrix, and how well the exported SavedModel agrees
-with model.keras), confusion_matrix.png and mistakes.png.
+Writes into the run directory evaluation.json, confusion_matrix.png and
+mistakes.png. For a digit classifier: accuracy, per-class precision, recall and
+F1, and the confusion matrix. For a number reader: whole-number accuracy (every
+digit and the length right), per-digit and length accuracy, accuracy by the
+number's length, and the confusion of true and read lengths (the figure in
+confusion_matrix.png). Both say how well the exported SavedModel agrees with
+model.keras; mistakes.png shows the most confident mistakes.
 """
 
 import sys
@@ -15,9 +20,12 @@ from pathlib import Path
 
 from models.cli import ArgumentParser, entry_point, positive_int
 from models import atomic, runs
+from models.ctc import greedy_read
 from models.drawing import results, save_figure
-from models.export import DIGIT, INPUT, PROBABILITIES, SIGNATURE
+from models.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
+from models.introspection import reads_numbers
 from data import UserError
+from data.numbers import MAX_DIGITS, PADDING, decode, lengths
 from data.pipeline import normalise
 
 import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
@@ -36,31 +44,43 @@ class EvaluateConfig:
     max_mistakes: int
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one run gives: evaluation.json's content, the figures by file name, a line for the terminal."""
+
+    content: dict
+    figures: dict  # file name in the run folder -> matplotlib Figure
+    summary: str
+
+
 def parse_args(argv: list[str] | None) -> EvaluateConfig:
     parser = ArgumentParser(
-        description="Evaluate a trained run on its test set and draw its confusion matrix and mistakes.")
+        description="Evaluate a trained run on its test set and draw its confusion matrix (a number reader's: "
+                    "true against read lengths) and mistakes.")
     parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     parser.add_argument("--data-dir", type=Path,
                         help="folder with the data files (default: the one the run was trained from)")
-    parser.add_argument("--max-mistakes", type=positive_int, default=48, help="misclassified images shown in mistakes.png")
+    parser.add_argument("--max-mistakes", type=positive_int, default=48,
+                        help="misclassified images (or wrongly read numbers) shown in mistakes.png")
     args = parser.parse_args(argv)
     return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes)
 
 
 def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
-    """Class probabilities (N, K) float32 from `predict`, a function of a float32 batch."""
+    """Probabilities from `predict`, a function of a float32 batch: (N, K) for a classifier,
+    (N, T, K + 1) column probabilities for a reader; float32."""
     return np.concatenate([
         np.asarray(predict(normalise(images[start:start + batch_size])))
         for start in range(0, len(images), batch_size)
     ])
 
 
-def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dict:
-    """How the exported SavedModel's serving_default signature agrees with model.keras.
+def serving_outputs(saved_model_dir: Path, images, names) -> dict:
+    """The SavedModel's serving_default outputs `names` for the raw uint8 images (N, H, W, C), each (N, ...) numpy.
 
-    The signature gets the raw uint8 test images (it scales them itself); its
-    probabilities and its `digit` output are compared with the Keras model's.
+    A UserError if the SavedModel cannot be loaded, does not take raw uint8 pixels,
+    or lacks one of the outputs (each means: rewrite it with python -m models.export).
     """
     try:
         serving = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE]
@@ -71,24 +91,62 @@ def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dic
     if INPUT not in inputs or inputs[INPUT].dtype != tf.uint8:
         raise UserError(f"the SavedModel in {saved_model_dir} does not take raw uint8 pixels (it predates them); "
                         f"rewrite it with python -m models.export.")
+    missing = sorted(set(names) - set(serving.structured_outputs))
+    if missing:
+        raise UserError(f"the SavedModel in {saved_model_dir} gives no {', '.join(missing)} (it was exported for "
+                        f"another kind of model); rewrite it with python -m models.export.")
     outputs = [serving(**{INPUT: images[start:start + BATCH_SIZE]}) for start in range(0, len(images), BATCH_SIZE)]
-    exported = np.concatenate([np.asarray(output[PROBABILITIES]) for output in outputs])
-    digits = np.concatenate([np.asarray(output[DIGIT]) for output in outputs])
+    return {name: np.concatenate([np.asarray(output[name]) for output in outputs]) for name in names}
+
+
+def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dict:
+    """How the exported SavedModel's serving_default signature agrees with model.keras.
+
+    The signature gets the raw uint8 test images (it scales them itself); its
+    probabilities and its `digit` output are compared with the Keras model's
+    probabilities (N, K).
+    """
+    outputs = serving_outputs(saved_model_dir, images, [PROBABILITIES, DIGIT])
+    exported, digits = outputs[PROBABILITIES], outputs[DIGIT]
     expected = keras_probabilities.argmax(1)
     disagreements = int(((exported.argmax(1) != expected) | (digits != expected)).sum())
     difference = float(np.abs(exported - keras_probabilities).max())
+    return parity_summary(len(images), disagreements, difference)
+
+
+def reading_parity(saved_model_dir: Path, images, keras_reading: dict) -> dict:
+    """How a reader's SavedModel agrees with model.keras's greedy reading (models.ctc.greedy_read, numpy).
+
+    The signature gets the raw uint8 test images; a number counts as a disagreement
+    when its digits (N, MAX_DIGITS) differ anywhere. The difference is the largest
+    of the reading probabilities (N,) and of each digit's (N, MAX_DIGITS): a
+    reading's probability is a product over every column, tiny for an unsure
+    reader, where a digit's is one column's.
+    """
+    names = {key: READING[key] for key in ("digits", "confidences", "probability")}
+    outputs = serving_outputs(saved_model_dir, images, list(names.values()))
+    disagreements = int((outputs[names["digits"]] != keras_reading["digits"]).any(axis=1).sum())
+    difference = max(float(np.abs(outputs[names[key]] - keras_reading[key]).max())
+                     for key in ("confidences", "probability"))
+    return parity_summary(len(images), disagreements, difference)
+
+
+def parity_summary(images: int, disagreements: int, difference: float) -> dict:
+    """evaluation.json's savedmodel_parity: agreement needs no disagreement and a difference within PARITY_TOLERANCE."""
     return {
-        "images": len(images),
+        "images": images,
         "prediction_disagreements": disagreements,
         "max_probability_difference": difference,
         "agrees": disagreements == 0 and difference <= PARITY_TOLERANCE,
     }
 
 
-def evaluate(config: EvaluateConfig) -> dict:
-    run = runs.open_run(config.run_dir, config.data_dir)
-    run_dir, settings, model, digits = run.folder, run.settings, run.model, run.digits
+# ----------------------------------------------------------------------------- a digit classifier
 
+
+def evaluate_classifier(run: runs.Run, max_mistakes: int) -> Evaluation:
+    """Accuracy, per-class report, confusion matrix and parity of a classifier (labels (N,)) on its test set."""
+    model, digits = run.model, run.digits
     probabilities = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)
     predicted = probabilities.argmax(axis=1)
     truth = digits.y_test
@@ -97,13 +155,13 @@ def evaluate(config: EvaluateConfig) -> dict:
     report = classification_report(truth, predicted, labels=labels, target_names=names,
                                    output_dict=True, zero_division=0)
     matrix = confusion_matrix(truth, predicted, labels=labels)
-    parity = savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, digits.x_test, probabilities)
+    parity = savedmodel_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, probabilities)
 
     wrong = np.flatnonzero(predicted != truth)
     # Most confident mistakes first: those are the ones worth a look.
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:config.max_mistakes]
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:max_mistakes]
     evaluation = {
-        "dataset": settings["dataset"],
+        "dataset": run.settings["dataset"],
         "test_images": len(truth),
         "accuracy": float((predicted == truth).mean()),
         "errors": int((predicted != truth).sum()),
@@ -112,12 +170,94 @@ def evaluate(config: EvaluateConfig) -> dict:
         "confusion_matrix": matrix.tolist(),
         "savedmodel_parity": parity,
     }
-    atomic.write_json(run_dir / runs.EVALUATION_FILE, evaluation)
-    save_figure(results.confusion_matrix(matrix, names), run_dir / runs.CONFUSION_FILE)
-    save_figure(
-        results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], probabilities[wrong, predicted[wrong]]),
-        run_dir / runs.MISTAKES_FILE,
-    )
+    figures = {
+        runs.CONFUSION_FILE: results.confusion_matrix(matrix, names),
+        runs.MISTAKES_FILE: results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong],
+                                             probabilities[wrong, predicted[wrong]]),
+    }
+    summary = f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of {len(truth)} wrong)"
+    return Evaluation(evaluation, figures, summary)
+
+
+# ----------------------------------------------------------------------------- a number reader
+
+
+def whole_numbers_right(truth, read) -> np.ndarray:
+    """(N,) bool: every digit and the length right. truth, read: (N, L) int, digits then PADDING (any negative)."""
+    truth, read = np.asarray(truth), np.asarray(read)
+    return np.all(np.where(truth >= 0, truth, PADDING) == np.where(read >= 0, read, PADDING), axis=1)
+
+
+def length_counts(truth, read) -> np.ndarray:
+    """Counts (MAX_DIGITS, MAX_DIGITS + 1) int64: row i is the numbers of i + 1 digits, column j those read as j."""
+    counts = np.zeros((MAX_DIGITS, MAX_DIGITS + 1), np.int64)
+    np.add.at(counts, (lengths(truth) - 1, lengths(read)), 1)
+    return counts
+
+
+def reading_measures(truth, read) -> dict:
+    """evaluation.json's measures of readings read (N, L) against labels truth (N, L), both digits then PADDING."""
+    truth, read = np.asarray(truth), np.asarray(read)
+    right = whole_numbers_right(truth, read)
+    true_digits = truth >= 0
+    true_lengths = lengths(truth)
+    return {
+        "whole_number_accuracy": float(right.mean()),
+        "errors": int((~right).sum()),
+        "per_digit_accuracy": float((read[true_digits] == truth[true_digits]).mean()),
+        "length_accuracy": float((lengths(read) == true_lengths).mean()),
+        "by_length": {str(length): {"numbers": int((true_lengths == length).sum()),
+                                    "whole_number_accuracy": float(right[true_lengths == length].mean())}
+                      for length in np.unique(true_lengths)},
+        "length_confusion": {"true_lengths": list(range(1, MAX_DIGITS + 1)),
+                             "read_lengths": list(range(MAX_DIGITS + 1)),
+                             "counts": length_counts(truth, read).tolist()},
+    }
+
+
+def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
+    """Whole-number and per-digit accuracy, lengths and parity of a reader (labels (N, MAX_DIGITS)) on its test set."""
+    model, digits = run.model, run.digits
+    columns = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)  # (N, T, K + 1)
+    reading = {key: np.asarray(value) for key, value in greedy_read(columns).items()}
+    truth, read = digits.y_test, reading["digits"]
+    evaluation = {
+        "dataset": run.settings["dataset"],
+        "test_images": len(truth),
+        **reading_measures(truth, read),
+        "savedmodel_parity": reading_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, reading),
+    }
+    wrong = np.flatnonzero(~whole_numbers_right(truth, read))
+    # Most confident mistakes first: those are the ones worth a look.
+    wrong = wrong[np.argsort(-reading["probability"][wrong], kind="stable")][:max_mistakes]
+    confusion = evaluation["length_confusion"]
+    figures = {
+        runs.CONFUSION_FILE: results.length_confusion(np.array(confusion["counts"]), confusion["true_lengths"],
+                                                      confusion["read_lengths"]),
+        runs.MISTAKES_FILE: results.number_mistakes(digits.x_test[wrong], decode(read[wrong]), decode(truth[wrong]),
+                                                    reading["probability"][wrong]),
+    }
+    summary = (f"whole-number accuracy {evaluation['whole_number_accuracy']:.4f} ({evaluation['errors']} of "
+               f"{len(truth)} numbers read wrong; per digit {evaluation['per_digit_accuracy']:.4f})")
+    return Evaluation(evaluation, figures, summary)
+
+
+# What evaluating means for each kind of model (models.KINDS).
+EVALUATIONS = {"classifier": evaluate_classifier, "reader": evaluate_reader}
+
+
+def evaluate(config: EvaluateConfig) -> Evaluation:
+    """Evaluate the run in config.run_dir and write evaluation.json and its figures there."""
+    run = runs.open_run(config.run_dir, config.data_dir)
+    kind = "reader" if reads_numbers(run.model) else "classifier"
+    if run.digits.reads_numbers != reads_numbers(run.model):
+        raise UserError(f"{run.folder / runs.MODEL_FILE} is a {kind}, but {run.settings['dataset']} holds "
+                        f"{'whole numbers' if run.digits.reads_numbers else 'single digits'}; the run is "
+                        f"inconsistent (train it again).")
+    evaluation = EVALUATIONS[kind](run, config.max_mistakes)
+    atomic.write_json(run.folder / runs.EVALUATION_FILE, evaluation.content)
+    for name, figure in evaluation.figures.items():
+        save_figure(figure, run.folder / name)
     return evaluation
 
 
@@ -125,9 +265,8 @@ def evaluate(config: EvaluateConfig) -> dict:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     evaluation = evaluate(config)
-    parity = evaluation["savedmodel_parity"]
-    print(f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of "
-          f"{evaluation['test_images']} wrong); figures and evaluation.json in {config.run_dir}")
+    parity = evaluation.content["savedmodel_parity"]
+    print(f"{evaluation.summary}; figures and evaluation.json in {config.run_dir}")
     if not parity["agrees"]:
         print(f"warning: the SavedModel disagrees with model.keras on {parity['prediction_disagreements']} "
               f"test images (largest probability difference {parity['max_probability_difference']:.2e})",

@@ -1,6 +1,7 @@
-"""Read the digit in photos and scans: the three most likely digits per image, with probabilities.
+"""Read the digit, or with a reader the whole number, in photos and scans, with probabilities.
 
     python predict.py photo.png                      # photo.png: 7 (0.97), 1 (0.02), 9 (0.00)
+    python predict.py bus.jpg --run-dir runs/reader_svhn-numbers    # bus.jpg: 23 (0.97)
     python predict.py scan.jpg bus.jpg --json        # one JSON object per line, for scripts
     python predict.py photo.png --show               # also photo_seen.png: what the model saw, and its answer
     python predict.py door.jpg --run-dir runs/convnet_svhn
@@ -9,7 +10,10 @@ Any PNG or JPEG (and other formats Pillow reads) from 8x8 pixels to 50
 megapixels, colour or grey, is converted the way the chosen model's training
 images were prepared (see data/photos.py): for a 28x28x1 model white-on-black
 handwriting, scaled to 20 pixels and centred by mass like MNIST; for a 32x32x3
-model an RGB square resized to 32x32. A file that cannot be used gets one line
+model an RGB square resized to 32x32. A reader (train.py --model reader) gets
+the photo, roughly cropped around the number, fitted to its input with the
+proportions kept (data/numbers.py), and prints the number read, leading zeros
+kept, and the reading's probability. A file that cannot be used gets one line
 ("error: FILE: reason", or {"file": ..., "error": ...} with --json) and the
 others are still read; the exit status is then 2.
 """
@@ -23,7 +27,9 @@ from pathlib import Path
 
 from models.cli import ArgumentParser, entry_point
 from models import model_files, runs
-from models.introspection import classifier_shapes
+from models.ctc import greedy_read
+from models.introspection import classifier_shapes, reads_numbers
+from data.numbers import decode, prepare_number
 from data.photos import PhotoError, prepare, read_image
 from data import UserError
 from data.pipeline import normalise
@@ -44,7 +50,8 @@ class PredictConfig:
 
 
 def parse_args(argv: list[str] | None) -> PredictConfig:
-    parser = ArgumentParser(description="Print the three most likely digits, with probabilities, for each image file.")
+    parser = ArgumentParser(description="Print the three most likely digits, with probabilities, for each image file "
+                                        "(with a number reader: the number read and its probability).")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
                         help="PNG or JPEG files, 8x8 pixels to 50 megapixels")
     source = parser.add_mutually_exclusive_group()
@@ -53,7 +60,8 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
     source.add_argument("--model-file", type=Path, help="any .keras digit model instead of a run")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per image on stdout: {"file": ..., "top": [[digit, probability], ...]} '
-                             'or {"file": ..., "error": ...}')
+                             '(a reader: {"file": ..., "number": "23", "probability": p, "digits": [[digit, '
+                             'probability], ...]}) or {"file": ..., "error": ...}')
     parser.add_argument("--show", action="store_true",
                         help=f"also save <image name>{SHOWN_SUFFIX}: the image, what the model saw and its answer")
     parser.add_argument("--show-dir", type=Path, default=Path("."), help="folder for the --show pictures")
@@ -84,6 +92,32 @@ def top_digits(probabilities, count: int = TOP) -> list[list]:
     return [[int(digit), round(float(probabilities[digit]), 4)] for digit in order]
 
 
+def classify(model, pixels: np.ndarray) -> dict:
+    """A classifier's answer for uint8 pixels (H, W, C): the TOP digits, as printed and as JSON."""
+    probabilities = np.asarray(model(normalise(pixels[np.newaxis]), training=False))[0]
+    top = top_digits(probabilities)
+    return {"text": ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
+            "json": {"top": top}, "probabilities": probabilities}
+
+
+def read_number(model, pixels: np.ndarray) -> dict:
+    """A reader's answer for uint8 pixels (H, W, C): the number read, its probability and each digit's."""
+    reading = {key: np.asarray(value)[0] for key, value in
+               greedy_read(model(normalise(pixels[np.newaxis]), training=False)).items()}
+    number = decode(reading["digits"][np.newaxis])[0]
+    count = len(number)
+    digits = [[int(digit), round(float(probability), 4)]
+              for digit, probability in zip(reading["digits"][:count], reading["confidences"][:count])]
+    probability = round(float(reading["probability"]), 4)
+    return {"text": f"{number or '(no number)'} ({probability:.2f})",
+            "json": {"number": number, "probability": probability, "digits": digits},
+            "columns": reading["columns"][:count], "number": number}
+
+
+# What a model of each kind does with one prepared photo, and how a photo is prepared for it.
+ANSWERS = {False: (classify, prepare), True: (read_number, prepare_number)}
+
+
 def shown_path(image_path: Path, show_dir: Path, taken: set[str]) -> Path:
     """<show_dir>/<stem>_seen.png, numbered if taken in this call; never an input file itself."""
     candidate = Path(show_dir) / f"{image_path.stem}{SHOWN_SUFFIX}"
@@ -104,6 +138,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     """Print one line per image to `out` (errors to `err`); 0 if every image was read, 2 if any was not."""
     out, err = out or sys.stdout, err or sys.stderr
     model = load_classifier(config.model_file)
+    answer_for, prepare_for = ANSWERS[reads_numbers(model)]
     if config.show:
         config.show_dir.mkdir(parents=True, exist_ok=True)
     # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
@@ -113,7 +148,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     for path in config.images:
         try:
             original = read_image(path)
-            pixels = prepare(original, model.input_shape[1:])  # uint8 (H, W, C)
+            pixels = prepare_for(original, model.input_shape[1:])  # uint8 (H, W, C)
         except PhotoError as error:
             failed += 1
             if config.as_json:
@@ -121,20 +156,24 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
             else:
                 print(f"error: {printable(path)}: {error}", file=err, flush=True)
             continue
-        probabilities = np.asarray(model(normalise(pixels[np.newaxis]), training=False))[0]
-        top = top_digits(probabilities)
+        answer = answer_for(model, pixels)
         if config.as_json:
-            print(json.dumps({"file": str(path), "top": top}), file=out, flush=True)
+            print(json.dumps({"file": str(path), **answer["json"]}), file=out, flush=True)
         else:
-            print(f"{printable(path)}: " + ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
-                  file=out, flush=True)
+            print(f"{printable(path)}: {answer['text']}", file=out, flush=True)
         if config.show:
             from models.drawing import results, save_figure  # matplotlib loads only when a picture is asked for
 
             target = shown_path(path, config.show_dir, taken)
             taken.add(os.path.realpath(target))
-            save_figure(results.seen_by_model(np.asarray(original.convert("RGB")), pixels, probabilities, path.name),
-                        target)
+            photo = np.asarray(original.convert("RGB"))
+            if "number" in answer:  # where each digit was read: the middle of its column, in input pixels
+                stride = model.input_shape[2] / model.output_shape[1]  # input pixels per column
+                figure = results.number_seen(photo, pixels, answer["number"],
+                                             (np.asarray(answer["columns"]) + 0.5) * stride, path.name)
+            else:
+                figure = results.seen_by_model(photo, pixels, answer["probabilities"], path.name)
+            save_figure(figure, target)
     return 2 if failed else 0
 
 

@@ -95,3 +95,75 @@ def seen_by_model(original: np.ndarray, seen: np.ndarray, probabilities: np.ndar
     axes[2].set_title(f"prediction: {best} ({probabilities[best]:.2f})", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def number_seen(original: np.ndarray, seen: np.ndarray, number: str, digit_x, title: str):
+    """A photo (h, w, 3) uint8 and the pixels a reader got (H, W, C) uint8, with each digit read marked.
+
+    digit_x: (len(number),) where each digit was read, in the reader's input pixels (its column's middle).
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1.6]})
+    axes[0].imshow(original)
+    axes[0].set_title(f"{title} ({original.shape[1]}x{original.shape[0]})", fontsize=9)
+    axes[1].imshow(seen[..., 0] if seen.shape[-1] == 1 else seen, cmap="gray", vmin=0, vmax=255,
+                   interpolation="nearest")
+    for digit, x in zip(number, digit_x):
+        axes[1].axvline(x, color="tab:orange", linewidth=1.5, alpha=0.8)
+        axes[1].text(x, -0.5, digit, color="tab:orange", ha="center", va="bottom", fontsize=12, weight="bold")
+    axes[1].set_title(f"what the reader saw ({seen.shape[1]}x{seen.shape[0]}): read {number or 'nothing'}",
+                      fontsize=9, pad=16)
+    for axis in axes:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+def number_mistakes(images: np.ndarray, readings: list[str], truths: list[str], probabilities, columns: int = 4):
+    """A gallery of wrongly read numbers (N, H, W, C) uint8, each titled "read X, truth Y (probability)".
+
+    readings, truths: N digit strings ("" when nothing was read); probabilities: (N,) each reading's.
+    """
+    count = len(images)
+    rows = max(1, int(np.ceil(count / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 2.4, rows * 1.3), squeeze=False)
+    for index, axis in enumerate(axes.ravel()):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+        probability = probabilities[index]
+        shown = f"{probability:.0%}" if probability >= 0.005 else "<1%"  # a greedy path's probability can be tiny
+        axis.set_title(f"read {readings[index] or 'nothing'}, truth {truths[index]} ({shown})", fontsize=8)
+    title = "wrongly read test numbers, most confident first" if count else "no wrongly read test numbers"
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def length_confusion(counts: np.ndarray, true_lengths: list[int], read_lengths: list[int]):
+    """Counts (len(true_lengths), len(read_lengths)) of numbers by true (row) and read (column) digit count.
+
+    Cells read at the wrong length are coloured by count; the right ones, which
+    would drown them out, are grey.
+    """
+    counts = np.asarray(counts)
+    right = np.equal.outer(true_lengths, read_lengths)
+    wrong_only = np.where(right, np.nan, counts.astype(float))  # NaN cells take the colour map's "bad" colour
+    colours = plt.get_cmap("Reds").with_extremes(bad="#e6e6e6")
+    figure, axis = plt.subplots(figsize=(6.5, 5))
+    image = axis.imshow(wrong_only, cmap=colours, vmin=0, vmax=max(np.nanmax(wrong_only, initial=0), 1))
+    figure.colorbar(image, ax=axis, label="test numbers read at the wrong length")
+    for row, column in np.ndindex(counts.shape):
+        if counts[row, column]:
+            strong = not right[row, column] and wrong_only[row, column] > 0.6 * image.norm.vmax
+            axis.text(column, row, str(counts[row, column]), ha="center", va="center",
+                      fontsize=8, color="white" if strong else "black")
+    axis.set_xticks(np.arange(len(read_lengths)), [str(length) for length in read_lengths])
+    axis.set_yticks(np.arange(len(true_lengths)), [str(length) for length in true_lengths])
+    axis.set_xlabel("digits read")
+    axis.set_ylabel("true digits")
+    axis.set_title(f"{counts[~right].sum()} of {counts.sum()} test numbers read at the wrong length", fontsize=10)
+    figure.tight_layout()
+    return figure
