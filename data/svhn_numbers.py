@@ -146,6 +146,9 @@ def read_split(folder: Path, input_shape: tuple[int, int, int] = INPUT_SHAPE):
     return images, encode([number for _, number, _, _ in rows]), boxes
 
 
+STREET_COMPOSED_PER_EPOCH = 4_000  # about as many composed numbers as real ones
+
+
 def load_svhn_numbers(data_dir: Path, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> Dataset:
     """The svhn-numbers stand-in: images (N, H, W, C) uint8 fitted to input_shape, labels (N, MAX_DIGITS) int32.
 
@@ -160,4 +163,10 @@ def load_svhn_numbers(data_dir: Path, input_shape: tuple[int, int, int] = INPUT_
                             f"folder that holds {FOLDER}/.")
     x_train, y_train, _ = read_split(root / "train", input_shape)
     x_test, y_test, _ = read_split(root / "test", input_shape)
-    return Dataset("svhn-numbers", x_train, y_train, x_test, y_test)
+    # 4,031 numbers are few: where the stand-in's digit crops are at hand (they come from the same
+    # training photos, never from test ones), training also gets numbers composed from them.
+    from data.mnist_numbers import STREET_DIGITS, street_composer  # imported here: the composer is optional
+    if not (Path(data_dir) / STREET_DIGITS).is_file():
+        return Dataset("svhn-numbers", x_train, y_train, x_test, y_test)
+    return Dataset("svhn-numbers", x_train, y_train, x_test, y_test,
+                   composer=street_composer(data_dir, input_shape), composed_per_epoch=STREET_COMPOSED_PER_EPOCH)
