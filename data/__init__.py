@@ -12,15 +12,22 @@ from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation
 from data.errors import DataError, UserError
 from data.files import default_data_dir
 from data.mnist import load_mnist
+from data.mnist_numbers import load_mnist_numbers
 from data.npz import is_npz_path, load_npz
 from data.svhn import load_svhn
+from data.svhn_format1 import load_svhn_format1
+from data.svhn_numbers import load_svhn_numbers
 from data.synthetic import load_synthetic
 
 # Each loader takes the data directory; the synthetic ones ignore it.
 DATASETS: dict[str, Callable[[Path], Dataset]] = {
     "mnist": load_mnist,
+    "mnist-numbers": load_mnist_numbers,
     "svhn": load_svhn,
     "svhn-extra": partial(load_svhn, include_extra=True),
+    "svhn-numbers": load_svhn_numbers,
+    "svhn-numbers-official": load_svhn_format1,
+    "svhn-numbers-official-extra": partial(load_svhn_format1, include_extra=True),
     "synthetic": lambda data_dir: load_synthetic((28, 28, 1), name="synthetic"),
     "synthetic-rgb": lambda data_dir: load_synthetic((32, 32, 3), name="synthetic-rgb"),
 }
