@@ -114,6 +114,18 @@ def read_number(model, pixels: np.ndarray) -> dict:
             "columns": reading["columns"][:count], "number": number}
 
 
+def read_numbers(run_dir: Path, image_paths) -> list[str]:
+    """The numbers a reader run reads in image files, in order: a program's way to use predict.py.
+
+    Raises UserError if the run holds no number reader, PhotoError for a file that cannot be read.
+    """
+    model = load_classifier(Path(run_dir) / runs.MODEL_FILE)
+    if not reads_numbers(model):
+        raise UserError(f"{run_dir} holds a digit classifier, not a number reader (train.py --model reader).")
+    return [read_number(model, prepare_number(read_image(path), model.input_shape[1:]))["number"]
+            for path in image_paths]
+
+
 # What a model of each kind does with one prepared photo, and how a photo is prepared for it.
 ANSWERS = {False: (classify, prepare), True: (read_number, prepare_number)}
 
