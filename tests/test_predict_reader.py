@@ -1,0 +1,141 @@
+"""predict.py and the serving files with a number reader, on photos of numbers the tests draw.
+
+The expected answers are computed here independently: the model run on the prepared
+pixels and its columns read by a few lines of numpy (argmax, merge runs, drop blanks).
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import predict
+from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
+from data.photos import PhotoError, read_image
+from data.synthetic import draw_digit
+from models import export, model_files
+from models.ctc import BLANK
+from models.reader import build_reader
+
+SHAPES = [(32, 96, 3), (32, 128, 1)]
+
+
+def numpy_reading(columns: np.ndarray) -> str:
+    """The CTC greedy reading of one image's column probabilities (T, 11), written out plainly."""
+    best = columns.argmax(axis=1)
+    digits, previous = [], BLANK
+    for symbol in best:
+        if symbol != BLANK and symbol != previous:
+            digits.append(str(symbol))
+        previous = symbol
+    return "".join(digits)[:MAX_DIGITS]
+
+
+def drawn_number(number: str, seed=0, dark_on_light=True, colour=False) -> Image.Image:
+    """A photo-sized picture of `number` in seven-segment digits, with a margin."""
+    rng = np.random.default_rng(seed)
+    glyphs = [draw_digit(int(digit), 120, rng) for digit in number]
+    ink = np.pad(np.concatenate(glyphs, axis=1), 30)  # (h, w) in 0..1
+    grey = (225 - 200 * ink) if dark_on_light else (30 + 200 * ink)
+    pixels = grey.astype(np.uint8)
+    if colour:
+        pixels = np.stack([pixels, (pixels * 0.8).astype(np.uint8), pixels // 2], axis=-1)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module", params=SHAPES, ids=lambda shape: "x".join(map(str, shape)))
+def reader_file(request, tmp_path_factory):
+    """(model file of an untrained reader with randomised batch norms, its model) for each input shape."""
+    keras.utils.set_random_seed(3)
+    model = build_reader(request.param, 10)
+    rng = np.random.default_rng(3)
+    for layer in model.layers:  # an untrained reader reads blanks only; moved statistics give it opinions
+        if layer.name.endswith("_bn"):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape).astype("float32"),
+                               rng.normal(0, 1, beta.shape).astype("float32"), mean,
+                               rng.uniform(0.5, 2, variance.shape).astype("float32")])
+    path = tmp_path_factory.mktemp("reader") / "model.keras"
+    model_files.save_model(model, path, training_setup=False)
+    return path, keras.saving.load_model(path)
+
+
+def test_predict_prints_the_number_the_columns_spell(reader_file, tmp_path, capsys):
+    path, model = reader_file
+    photos = []
+    for index, (number, dark, colour) in enumerate([("23", True, False), ("4051", False, False), ("7", True, True)]):
+        photo = tmp_path / f"number{index}.png"
+        drawn_number(number, index, dark, colour).save(photo)
+        photos.append(photo)
+    jpeg = tmp_path / "number.jpg"
+    drawn_number("981", 5).convert("RGB").save(jpeg, quality=60)
+    photos.append(jpeg)
+    assert predict.main([*map(str, photos), "--model-file", str(path), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["file"] for line in lines] == [str(photo) for photo in photos]
+    for photo, line in zip(photos, lines):
+        pixels = prepare_number(read_image(photo), model.input_shape[1:])
+        columns = np.asarray(model(pixels[np.newaxis].astype(np.float32) / 255, training=False))[0]
+        expected = numpy_reading(columns)
+        assert line["number"] == expected and len(line["digits"]) == len(expected)
+        assert [digit for digit, _ in line["digits"]] == [int(digit) for digit in expected]
+        path_probability = float(np.prod(columns.max(axis=1)))
+        assert line["probability"] == pytest.approx(path_probability, abs=1e-4)
+    assert predict.read_numbers(path.parent, photos) == [line["number"] for line in lines]  # the folder of model.keras
+
+
+def test_plain_output_and_show(reader_file, tmp_path, capsys):
+    path, _ = reader_file
+    photo = tmp_path / "door.png"
+    drawn_number("12", 1).save(photo)
+    assert predict.main([str(photo), "--model-file", str(path), "--show", "--show-dir", str(tmp_path / "seen")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{photo}: ") and line.endswith(")")
+    shown = tmp_path / "seen" / "door_seen.png"
+    assert shown.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_photos_are_one_line_each(reader_file, tmp_path, capsys):
+    path, _ = reader_file
+    good, blank = tmp_path / "good.png", tmp_path / "empty.png"
+    drawn_number("5").save(good)
+    blank.write_bytes(b"")
+    assert predict.main([str(good), str(blank), str(tmp_path / "missing.png"), "--model-file", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1 and len(captured.err.splitlines()) == 2
+    assert "the file is empty" in captured.err and "no such file" in captured.err
+
+
+def test_prepare_number_makes_handwriting_bright_on_black_whatever_the_photo():
+    dark_on_light = prepare_number(drawn_number("38", dark_on_light=True), (32, 128, 1))
+    light_on_dark = prepare_number(drawn_number("38", dark_on_light=False), (32, 128, 1))
+    for pixels in (dark_on_light, light_on_dark):
+        assert pixels.shape == (32, 128, 1) and np.median(pixels) < 40 and pixels.max() == 255
+    assert np.abs(dark_on_light.astype(int) - light_on_dark.astype(int)).mean() < 8
+
+
+def test_read_numbers_refuses_a_classifier(tmp_path, trained_mlp):
+    from data import UserError
+    with pytest.raises(UserError, match="not a number reader"):
+        predict.read_numbers(trained_mlp[0].parent, [tmp_path / "any.png"])
+
+
+@pytest.mark.parametrize("shape", SHAPES[:1])
+def test_litert_reading_matches_keras(shape, tmp_path):
+    """The float32 LiteRT file reads what model.keras reads; the int8 one gives the same outputs' shapes."""
+    keras.utils.set_random_seed(4)
+    model = build_reader(shape, 10)
+    pixels = np.random.default_rng(4).integers(0, 256, (8, *shape), dtype=np.uint8)
+    export.write_serving_files(model, tmp_path, pixels)
+    columns = np.asarray(model(pixels.astype(np.float32) / 255, training=False))
+    expected = [numpy_reading(row) for row in columns]
+    for name in ("model_float32.tflite", "model_int8.tflite"):
+        lite = export.LiteModel(tmp_path / name)
+        outputs = {key: np.concatenate([lite(pixels[index:index + 1])[key] for index in range(len(pixels))])
+                   for key in export.READING.values()}
+        assert outputs["digits"].shape == (8, MAX_DIGITS) and outputs["digits"].dtype == np.int32
+        assert ((outputs["digits"] >= 0) | (outputs["digits"] == PADDING)).all()
+        if name == "model_float32.tflite":
+            assert decode(outputs["digits"]) == expected
