@@ -5,6 +5,7 @@
     python visualize.py --report                      # all of it in runs/convnet_mnist/figures/report.html
     python visualize.py --run-dir runs/mlp_mnist --layer dense1
     python visualize.py --model-file other/model.keras --layer convnet/conv2
+    python visualize.py --run-dir runs/reader_svhn-numbers --report   # a number reader
 
 Figures go to <run>/figures/ (for --model-file, to figures/ beside the file):
 for a convolutional layer <layer>_feature_maps.png, <layer>_top_patches.png
@@ -15,6 +16,11 @@ whole model hierarchy.png, probe.png with probe.json, and gradcam.png; with
 "parent/child" and its files are named "parent__child_...". Every figure shows a
 layer's response after its batch norm and activation (conv2 -> conv2_relu),
 which is what "what conv2 detects" means.
+
+A number reader (models/reader.py) gets the same figures for its trunk (conv1,
+conv2, ...); its probes read each number's first digit and also cover the
+layers that read its columns; and instead of gradcam.png it gets evidence.png:
+for each digit it read, where in the image that digit came from.
 """
 
 import sys
@@ -35,6 +41,7 @@ HIERARCHY_UNITS = 6  # units shown per layer in hierarchy.png
 HIERARCHY_PATCHES = 4  # top patches per unit there
 PROBE_IMAGES = (5000, 2000)  # training and test images for the linear probes
 GRADCAM_EXAMPLES = 8  # correct predictions shown in gradcam.png, and at most as many mistakes
+EVIDENCE_EXAMPLES = 4  # numbers read right in evidence.png, and at most as many misread
 RARE_PIXEL = 0.01  # pixels inked in fewer training images are greyed out in dense templates
 FILTER_STEPS = 64  # gradient-ascent steps per filter pattern
 # A data set for a bare model file, by the image shape it takes.
@@ -147,6 +154,10 @@ def open_source(config: VisualizeConfig) -> Source:
     if digits.input_shape != shape:
         raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
                         f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
+    if digits.reads_numbers != introspection.reads_numbers(model):
+        does = "reads whole numbers" if introspection.reads_numbers(model) else "tells single digits apart"
+        raise UserError(f"{model_file} {does} but {dataset} holds "
+                        f"{'whole numbers' if digits.reads_numbers else 'single digits'}; pass a matching --dataset.")
     return Source(model, model_file, folder / runs.FIGURES_DIR, digits, metrics)
 
 
@@ -180,8 +191,8 @@ def layer_views(source: Source, layer: survey.Layer, scan: survey.Scan, config: 
         figures["top_patches"] = drawing.layers.top_patches(patches, values, units, layer.path, layer.field_text)
         patterns, start, end = introspection.filter_patterns(model, layer.response, units, steps=FILTER_STEPS,
                                                              seed=config.seed)
-        figures["filter_patterns"] = drawing.layers.filter_patterns(patterns, start, end, units, layer.path,
-                                                                    layer.field.size)
+        field = layer.field.size if layer.field.columns is None else (layer.field.size, layer.field.width)
+        figures["filter_patterns"] = drawing.layers.filter_patterns(patterns, start, end, units, layer.path, field)
         return figures
     if layer.reads_pixels:
         kernel = np.asarray(introspection.find_layer(model, layer.path).kernel)
@@ -194,16 +205,22 @@ def layer_views(source: Source, layer: survey.Layer, scan: survey.Scan, config: 
 
 def hierarchy_figure(source: Source, layers: list[survey.Layer], scan: survey.Scan):
     """hierarchy.png: a few units' top patches for each layer, input to output."""
-    side = source.digits.input_shape[0]
+    side, width = source.digits.input_shape[:2]  # a number reader's images are wide
+    square = side == width
     rows = []
     for index, layer in enumerate(layers):
         units = survey.most_active(scan, layer.response, HIERARCHY_UNITS)
         patches, _ = survey.top_crops(source.digits.x_test, layer, [scan.top[layer.response][unit] for unit in units],
                                       HIERARCHY_PATCHES)
         meaning = survey.typical_content(layer, side, last_hidden=index == len(layers) - 1)
-        fraction = 1.0 if layer.field is None else layer.field.size / side
+        if layer.field is None:
+            fraction = 1.0
+        elif square and layer.field.columns is None:
+            fraction = layer.field.size / side
+        else:
+            fraction = (layer.field.size / side, layer.field.width / width)
         rows.append(drawing.layers.HierarchyRow(layer.path, layer.field_text, meaning, fraction, units, patches))
-    return drawing.layers.hierarchy(rows, side)
+    return drawing.layers.hierarchy(rows, side if square else (side, width))
 
 
 def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey.Scan, seed: int):
@@ -220,6 +237,35 @@ def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey
     images = introspection.as_floats(source.digits.x_test[chosen])
     heatmaps, classes = introspection.grad_cam(target[0], images, target[1], predicted[chosen], target[2])
     return drawing.layers.grad_cam(images, heatmaps, truth[chosen], classes, conv.path)
+
+
+def evidence_figure(source: Source, conv: survey.Layer, scores: str, scan: survey.Scan, seed: int):
+    """evidence.png: for some numbers read right and some misread, where each digit read came from (at conv)."""
+    truth, read = source.digits.y_test, scan.predicted  # (N, MAX_DIGITS) each, digits then -1
+    matches = (read == truth).all(axis=1)
+    rng = np.random.default_rng(seed)
+    right = rng.permutation(np.flatnonzero(matches))
+    wrong = rng.permutation(np.flatnonzero(~matches))
+    wrong = wrong[np.argsort(read[wrong, 0] < 0, kind="stable")]  # a misreading of no digit explains nothing: last
+    chosen = np.concatenate([np.sort(right[:EVIDENCE_EXAMPLES]), np.sort(wrong[:EVIDENCE_EXAMPLES])]).astype(int)
+    images = introspection.as_floats(source.digits.x_test[chosen])
+    evidence = introspection.digit_evidence(source.model, images, conv.response, scores)
+    return drawing.layers.digit_evidence(images, evidence.heatmaps, evidence.digits, evidence.probabilities,
+                                         evidence.columns, evidence.column_width, truth[chosen], conv.path)
+
+
+def probe_figure(probe: dict, digits, reads_numbers: bool):
+    """probe.png from probe.json's numbers; a reader's probes read each number's first digit."""
+    rows = probe["layers"]
+    common = {"features": [row["features"] for row in rows]}
+    if reads_numbers:
+        common.update(chance=probe["majority"], target="number's first digit", chance_label="commonest first digit",
+                      note="target: each number's first (leftmost) digit; the reader's per-column layers are reduced "
+                           "to mean and max per channel over the columns")
+    else:
+        common.update(chance=1 / digits.num_classes)
+    return drawing.layers.probe([row["layer"] for row in rows], [row["accuracy"] for row in rows],
+                                probe["train_images"], probe["test_images"], **common)
 
 
 # ---------------------------------------------------------------- putting it together
@@ -239,10 +285,20 @@ def visualize(config: VisualizeConfig) -> Outcome:
     """
     source = open_source(config)
     model, digits = source.model, source.digits
+    reader = introspection.reads_numbers(model)
     requested = [survey.describe(model, path) for path in config.layers]  # unknown or undrawable layers fail here
-    main_layers = [survey.describe(model, path) for path in survey.weighted_paths(model)]
-    logits = main_layers[-1] if main_layers and not main_layers[-1].spatial else None
-    hidden = [layer for layer in main_layers if layer is not logits]
+    drawn = survey.drawn_paths(model)
+    main_layers = [survey.describe(model, path) for path in drawn]
+    if reader:  # the trunk is drawn; the layers that read its columns, the logits last, are probed
+        logits, hidden = None, main_layers
+        column_layers = [path for path in survey.weighted_paths(model) if path not in drawn]
+        scores = column_layers[-1] if column_layers else None
+        probed = hidden + survey.readouts(model, column_layers)
+    else:
+        logits = main_layers[-1] if main_layers and not main_layers[-1].spatial else None
+        hidden = [layer for layer in main_layers if layer is not logits]
+        scores = logits.path if logits else None
+        probed = hidden + ([logits] if logits else [])
     convolutional = [layer for layer in hidden if layer.spatial]
     if config.report:
         requested += [layer for layer in hidden if layer.path not in config.layers]
@@ -251,9 +307,9 @@ def visualize(config: VisualizeConfig) -> Outcome:
         raise UserError(f"{source.model_file} has no convolutional or dense layers to draw.")
 
     scanned = list(dict.fromkeys(layer.response for layer in requested + (hidden if whole_model else [])))
-    needs_predictions = whole_model and bool(convolutional) and logits is not None
+    needs_predictions = whole_model and bool(convolutional) and scores is not None
     scan = survey.scan_images(model, digits.x_test, scanned, max(config.top_k, HIERARCHY_PATCHES),
-                              logits.path if needs_predictions else None)
+                              scores if needs_predictions else None)
 
     figures: dict[str, object] = {}  # file name -> Figure, in the report's order
     sections: list[Section] = []
@@ -262,23 +318,27 @@ def visualize(config: VisualizeConfig) -> Outcome:
     if whole_model:
         figures["hierarchy.png"] = hierarchy_figure(source, hidden, scan)
         sections.append(Section("From edges to digits", [("hierarchy", "hierarchy.png")]))
-        probe = introspection.probe_layers(model, digits, hidden + ([logits] if logits else []), config.probe_train,
-                                           config.probe_test, config.seed)
-        figures["probe.png"] = drawing.layers.probe(
-            [row["layer"] for row in probe["layers"]], [row["accuracy"] for row in probe["layers"]],
-            probe["train_images"], probe["test_images"], chance=1 / digits.num_classes,
-            features=[row["features"] for row in probe["layers"]])
-        sections.append(Section("How the answer builds up with depth", [("probe", "probe.png")]))
-        gradcam = gradcam_figure(source, convolutional[-1], logits.path, scan, config.seed) \
-            if needs_predictions else None
-        if gradcam is not None:
-            figures["gradcam.png"] = gradcam
-            sections.append(Section("Where the model looks", [("gradcam", "gradcam.png")]))
-        elif not convolutional:
-            notes.append("no gradcam.png: Grad-CAM needs a convolutional layer, and this model has none")
+        probe = introspection.probe_layers(model, digits, probed, config.probe_train, config.probe_test, config.seed)
+        figures["probe.png"] = probe_figure(probe, digits, reader)
+        sections.append(Section("How the answer builds up with depth",
+                                [("probe_first_digit" if reader else "probe", "probe.png")]))
+        if reader:
+            if needs_predictions:
+                figures["evidence.png"] = evidence_figure(source, convolutional[-1], scores, scan, config.seed)
+                sections.append(Section("What the reader looks at for each digit", [("evidence", "evidence.png")]))
+            else:
+                notes.append("no evidence.png: it needs a convolutional trunk and the column scores")
         else:
-            notes.append(f"no gradcam.png: cannot reach {convolutional[-1].path}'s maps and the logits "
-                         "from the model's input in one graph")
+            gradcam = gradcam_figure(source, convolutional[-1], logits.path, scan, config.seed) \
+                if needs_predictions else None
+            if gradcam is not None:
+                figures["gradcam.png"] = gradcam
+                sections.append(Section("Where the model looks", [("gradcam", "gradcam.png")]))
+            elif not convolutional:
+                notes.append("no gradcam.png: Grad-CAM needs a convolutional layer, and this model has none")
+            else:
+                notes.append(f"no gradcam.png: cannot reach {convolutional[-1].path}'s maps and the logits "
+                             "from the model's input in one graph")
     for layer in requested:
         views = layer_views(source, layer, scan, config)
         for view, figure in views.items():
@@ -300,7 +360,8 @@ def visualize(config: VisualizeConfig) -> Outcome:
         facts = [f"model {source.model_file}", f"{model.count_params():,} parameters",
                  f"{len(digits.y_test):,} {digits.name} test images of {'x'.join(map(str, digits.input_shape))} pixels"]
         if "test_accuracy" in source.metrics:
-            facts.append(f"test accuracy {100 * source.metrics['test_accuracy']:.2f} %")
+            measure = "whole-number test accuracy" if reader else "test accuracy"
+            facts.append(f"{measure} {100 * source.metrics['test_accuracy']:.2f} %")
         page = report_html(f"What {model.name} learned on {digits.name}", facts, survey.model_summary(model), sections,
                            probe, figures_dir)
         atomic.write_text(figures_dir / REPORT_FILE, page)

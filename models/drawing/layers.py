@@ -4,10 +4,11 @@
     figure = layers.top_patches(patches, values, units, "conv2", layer.field_text)
 
 Images are float32 (N, H, W, C) in [0, 1] with C = 1 (drawn in grey) or C = 3
-(drawn in colour). Most figures are a single picture ("canvas") built here pixel
-by pixel at the resolution the PNG is saved at, so that small patches can be
-enlarged by whole pixels (nearest neighbour) and a grid of hundreds of tiles
-costs one matplotlib image instead of hundreds of axes.
+(drawn in colour), square (digits) or wide (a number reader's numbers). Most
+figures are a single picture ("canvas") built here pixel by pixel at the
+resolution the PNG is saved at, so that small patches can be enlarged by whole
+pixels (nearest neighbour) and a grid of hundreds of tiles costs one matplotlib
+image instead of hundreds of axes.
 """
 
 import textwrap
@@ -33,11 +34,34 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
-def enlarge(tile: np.ndarray, side: int) -> np.ndarray:
-    """Nearest-neighbour resize of (h, w, ...) to (side, side, ...): every source pixel stays a visible block."""
+def enlarge(tile: np.ndarray, side: int, width: int | None = None) -> np.ndarray:
+    """Nearest-neighbour resize of (h, w, ...) to (side, width or side, ...): each pixel stays a visible block."""
+    width = side if width is None else width
     rows = np.arange(side) * tile.shape[0] // side
-    columns = np.arange(side) * tile.shape[1] // side
+    columns = np.arange(width) * tile.shape[1] // width
     return tile[rows][:, columns]
+
+
+def scaled(tile: np.ndarray, scale: int) -> np.ndarray:
+    """(h, w, ...) enlarged `scale` times both ways, aspect kept."""
+    return enlarge(tile, tile.shape[0] * scale, tile.shape[1] * scale)
+
+
+def scale_for(shape: tuple[int, int], target: int) -> int:
+    """The whole enlargement that brings the longer side of (h, w) near `target` (cell_side's factor)."""
+    return max(1, round(target / max(shape)))
+
+
+def fitted(tile: np.ndarray, side: int) -> np.ndarray:
+    """(h, w, 3) enlarged to fit a side x side cell, aspect kept, centred on the background."""
+    if tile.shape[0] == tile.shape[1]:
+        return enlarge(tile, side)
+    longer = max(tile.shape[:2])
+    height, width = (max(1, round(length * side / longer)) for length in tile.shape[:2])
+    cell = np.full((side, side, *tile.shape[2:]), BACKGROUND, np.float32)
+    top, left = (side - height) // 2, (side - width) // 2
+    cell[top:top + height, left:left + width] = enlarge(tile, height, width)
+    return cell
 
 
 def cell_side(source: int, target: int) -> int:
@@ -110,24 +134,26 @@ def feature_maps(images: np.ndarray, maps: np.ndarray, layer: str):
     low = maps.min(axis=(0, 1, 2), keepdims=True)
     high = maps.max(axis=(0, 1, 2), keepdims=True)
     low = np.minimum(low, 0)  # ReLU outputs start at 0; signed ones use their own range
-    scaled = (maps - low) / np.maximum(high - low, 1e-12)
-    tile = cell_side(max(height, width), 44)
+    levels = (maps - low) / np.maximum(high - low, 1e-12)
+    zoom = scale_for((height, width), 44)
+    tile, tile_width = height * zoom, width * zoom
     gap, row_gap = 3, 14
-    rows, columns = grid_shape(channels, 7)
+    rows, columns = grid_shape(channels, 7 * tile / tile_width)
     block = rows * (tile + gap) - gap  # pixel height of one image's maps
-    image_side = cell_side(images.shape[1], block)
+    image_zoom = max(1, round(block / images.shape[1]))
+    image_side, image_width = images.shape[1] * image_zoom, images.shape[2] * image_zoom
     step = max(block, image_side) + row_gap
-    left = image_side + 24
-    canvas = Canvas(LABEL_PX + count * step, left + columns * (tile + gap))
+    left = image_width + 24
+    canvas = Canvas(LABEL_PX + count * step, left + columns * (tile_width + gap))
     pictures = as_rgb(images)
-    coloured = colour_mapped(scaled)
+    coloured = colour_mapped(levels)
     for index in range(count):
         top = LABEL_PX + index * step
-        canvas.paste(enlarge(pictures[index], image_side), top, 0)
+        canvas.paste(scaled(pictures[index], image_zoom), top, 0)
         for channel in range(channels):
             row, column = divmod(channel, columns)
-            canvas.paste(enlarge(coloured[index, ..., channel, :], tile),
-                         top + row * (tile + gap), left + column * (tile + gap))
+            canvas.paste(scaled(coloured[index, ..., channel, :], zoom),
+                         top + row * (tile + gap), left + column * (tile_width + gap))
     canvas.text(0, LABEL_PX - 4, "input", va="bottom")
     canvas.text(left, LABEL_PX - 4, f"{layer}: {channels} channels, {height}x{width} each "
                 "(left to right, top to bottom)", va="bottom")
@@ -142,12 +168,14 @@ def _patch_rows(patches: np.ndarray, values: np.ndarray, units: list[int], targe
     """A canvas with one row per unit: its k patches (U, k, s, s, C) enlarged, each titled with its value.
 
     NaN values mark missing patches (fewer images than k); row_notes go at the end of each row.
+    Patches may be rectangles (s x t): enlarged by one whole factor, aspect kept.
     """
-    count, k, side = patches.shape[:3]
-    tile = cell_side(side, target)
+    count, k = patches.shape[:2]
+    zoom = scale_for(patches.shape[2:4], target)
+    tile, tile_width = patches.shape[2] * zoom, patches.shape[3] * zoom
     gap, row_gap = 6, LABEL_PX + 4
     label_width = 64
-    canvas = Canvas(count * (tile + row_gap) + 4, label_width + k * (tile + gap))
+    canvas = Canvas(count * (tile + row_gap) + 4, label_width + k * (tile_width + gap))
     pictures = as_rgb(patches)
     for row in range(count):
         top = row_gap + row * (tile + row_gap)
@@ -155,17 +183,17 @@ def _patch_rows(patches: np.ndarray, values: np.ndarray, units: list[int], targe
         if row_notes:
             canvas.text(canvas.width + 8, top + tile / 2, row_notes[row], va="center", color="0.3")
         for column in range(k):
-            left = label_width + column * (tile + gap)
+            left = label_width + column * (tile_width + gap)
             if np.isnan(values[row, column]):
                 continue
-            canvas.paste(enlarge(pictures[row, column], tile), top, left)
-            canvas.text(left + tile / 2, top - 3, f"{values[row, column]:.3g}", ha="center", va="bottom",
+            canvas.paste(scaled(pictures[row, column], zoom), top, left)
+            canvas.text(left + tile_width / 2, top - 3, f"{values[row, column]:.3g}", ha="center", va="bottom",
                         fontsize=LABEL_SIZE - 1)
     return canvas
 
 
 def top_patches(patches: np.ndarray, values: np.ndarray, units: list[int], layer: str, field: str):
-    """For each unit (row), the k input patches (U, k, s, s, C) that excite it most, titled with the activation.
+    """For each unit (row), the k input patches (U, k, s, t, C) that excite it most, titled with the activation.
 
     Each patch is the unit's whole receptive field (s x s input pixels; zeros
     beyond the image border), enlarged by whole pixels.
@@ -195,43 +223,51 @@ def top_images(images: np.ndarray, values: np.ndarray, units: list[int], layer: 
 
 
 def _labelled_grid(pictures: np.ndarray, labels: list[str], columns: int = 8) -> Canvas:
-    """Equal RGB tiles (U, t, t, 3) in rows of `columns`, each under its label (one or two lines)."""
-    count, tile = pictures.shape[:2]
+    """Equal RGB tiles (U, t, u, 3) in rows of `columns`, each under its label (one or two lines)."""
+    count, tile, tile_width = pictures.shape[:3]
     lines = max(label.count("\n") + 1 for label in labels)
     gap, row_gap = 8, lines * LABEL_PX + 2
     columns = min(columns, count)
     rows = -(-count // columns)
-    canvas = Canvas(rows * (tile + row_gap) + 4, columns * (tile + gap))
+    canvas = Canvas(rows * (tile + row_gap) + 4, columns * (tile_width + gap))
     for index, (picture, label) in enumerate(zip(pictures, labels)):
         row, column = divmod(index, columns)
-        top, left = row_gap + row * (tile + row_gap), column * (tile + gap)
+        top, left = row_gap + row * (tile + row_gap), column * (tile_width + gap)
         canvas.paste(picture, top, left)
-        canvas.text(left + tile / 2, top - 3, label, ha="center", va="bottom", fontsize=LABEL_SIZE - 1,
+        canvas.text(left + tile_width / 2, top - 3, label, ha="center", va="bottom", fontsize=LABEL_SIZE - 1,
                     linespacing=1.1)
     return canvas
 
 
 def filter_patterns(patterns: np.ndarray, start: np.ndarray, end: np.ndarray, units: list[int], layer: str,
-                    field_size: int | None = None, columns: int = 8):
+                    field_size: int | tuple[int, int] | None = None, columns: int = 8):
     """Synthetic inputs (U, H, W, C) grown by gradient ascent to excite one unit each, titled start -> end activation.
 
-    With field_size (input pixels), an orange square in each pattern's corner
-    shows how much of it one unit sees: the ascent raises the unit's mean over
-    every position, so a small field's pattern repeats across the image.
+    With field_size (input pixels: a square's side, or a rectangle's (height,
+    width)), an orange square or rectangle in each pattern's corner shows how
+    much of it one unit sees: the ascent raises the unit's mean over every
+    position, so a small field's pattern repeats across the image. Wide
+    patterns (a number reader's) get fewer per row.
     """
-    height = patterns.shape[1]
+    height, width = patterns.shape[1:3]
     scale = max(1, round(96 / height))
-    pictures = np.stack([enlarge(picture, height * scale) for picture in as_rgb(patterns)])
-    if field_size is not None and field_size < height:
-        side = field_size * scale
-        for edge in (np.s_[1:side + 1, 1:3], np.s_[1:side + 1, side - 1:side + 1],
-                     np.s_[1:3, 1:side + 1], np.s_[side - 1:side + 1, 1:side + 1]):
+    columns = columns if width <= height else max(1, columns * height // width)
+    pictures = np.stack([scaled(picture, scale) for picture in as_rgb(patterns)])
+    field_height, field_width = (field_size, field_size) if isinstance(field_size, int) else field_size or (0, 0)
+    marked = field_size is not None and (field_height < height or field_width < width)
+    if marked:
+        # Clipped to the picture: a field may reach past the image (zero padding).
+        side = min(field_height * scale, pictures.shape[1] - 2)
+        across = min(field_width * scale, pictures.shape[2] - 2)
+        for edge in (np.s_[1:side + 1, 1:3], np.s_[1:side + 1, across - 1:across + 1],
+                     np.s_[1:3, 1:across + 1], np.s_[side - 1:side + 1, 1:across + 1]):
             pictures[:, edge[0], edge[1]] = FIELD_COLOUR
     labels = [f"unit {unit}\n{before:.2g} → {after:.3g}" for unit, before, after in zip(units, start, end)]
     canvas = _labelled_grid(pictures, labels, columns)
     caption = "above each pattern: the unit, and its activation at the start → after the ascent"
-    if field_size is not None and field_size < height:
-        caption += (f"; orange square: the {field_size}x{field_size} px one unit sees (the ascent raises the "
+    if marked:
+        shape = "square" if field_height == field_width else "rectangle"
+        caption += (f"; orange {shape}: the {field_height}x{field_width} px one unit sees (the ascent raises the "
                     "unit's mean over all positions, so the pattern repeats)")
     return canvas.figure(f"{layer}: input patterns that excite each unit most (gradient ascent from noise)", caption)
 
@@ -274,18 +310,21 @@ class HierarchyRow:
     layer: str
     field: str  # e.g. "8x8 px" or "whole image"
     meaning: str  # e.g. "strokes"
-    field_fraction: float  # receptive-field side / image side, 1 for the whole image
+    # receptive-field side / image side, 1 for the whole image; (height, width) fractions for a rectangle
+    field_fraction: float | tuple[float, float]
     units: list[int]  # the units shown
-    patches: np.ndarray  # (U, k, s, s, C) floats in [0, 1]: the top patches of each unit
+    patches: np.ndarray  # (U, k, s, t, C) floats in [0, 1]: the top patches of each unit
 
 
-def hierarchy(rows: list[HierarchyRow], image_side: int):
+def hierarchy(rows: list[HierarchyRow], image_side: int | tuple[int, int]):
     """Layer by layer (rows), what a few units respond to: each unit's top patches in a small block.
 
     Patches of every layer are enlarged to the same size, so a 3x3 patch shows
-    as 3x3 large pixels; the square at the left of each row shows how much of the
-    image one unit of the layer sees.
+    as 3x3 large pixels (a rectangle's longer side fills the cell); the square at
+    the left of each row shows how much of the image one unit of the layer sees.
+    image_side is a square image's side, or a wide image's (height, width).
     """
+    image_height, image_width = (image_side, image_side) if isinstance(image_side, int) else image_side
     units = max(len(row.patches) for row in rows)
     k = rows[0].patches.shape[1]
     per_side = int(np.ceil(np.sqrt(k)))  # the top-k patches of a unit in a per_side x per_side block
@@ -298,11 +337,15 @@ def hierarchy(rows: list[HierarchyRow], image_side: int):
         canvas.text(0, top + block / 2 - 9, f"{row.layer} · {row.field}", fontweight="bold", va="center",
                     fontsize=LABEL_SIZE + 1)
         canvas.text(0, top + block / 2 + 9, row.meaning, va="center", fontsize=LABEL_SIZE + 1, color="0.3")
-        # The receptive field to scale: the image as a grey square, the field as a blue one at its centre.
-        footprint = np.full((block, block, 3), 0.92, np.float32)
-        side = max(2, round(block * min(row.field_fraction, 1)))
-        start = (block - side) // 2
-        footprint[start:start + side, start:start + side] = (0.35, 0.55, 0.85)
+        # The receptive field to scale: the image as a grey box, the field as a blue one at its centre.
+        footprint = np.full((block, block, 3), BACKGROUND, np.float32)
+        box = [round(block * length / max(image_height, image_width)) for length in (image_height, image_width)]
+        fractions = row.field_fraction if isinstance(row.field_fraction, tuple) else (row.field_fraction,) * 2
+        field = [max(2, round(length * min(fraction, 1))) for length, fraction in zip(box, fractions)]
+        (box_top, box_left), (field_top, field_left) = ([(block - length) // 2 for length in sizes]
+                                                        for sizes in (box, field))
+        footprint[box_top:box_top + box[0], box_left:box_left + box[1]] = 0.92
+        footprint[field_top:field_top + field[0], field_left:field_left + field[1]] = (0.35, 0.55, 0.85)
         canvas.paste(footprint, top, label_width)
         if row_index == 0:
             canvas.text(label_width + block / 2, top - 4, "field in image", ha="center", va="bottom",
@@ -312,21 +355,29 @@ def hierarchy(rows: list[HierarchyRow], image_side: int):
             left = label_width + (unit + 1) * (block + gap)
             for index in range(k):
                 r, c = divmod(index, per_side)
-                canvas.paste(enlarge(pictures[unit, index], cell), top + r * (cell + inner),
+                canvas.paste(fitted(pictures[unit, index], cell), top + r * (cell + inner),
                              left + c * (cell + inner))
             canvas.text(left + block / 2, top - 4, f"unit {row.units[unit]}", ha="center", va="bottom",
                         fontsize=LABEL_SIZE - 1, color="0.3")
-    return canvas.figure(
-        "From edges to digits: what units respond to, layer by layer",
-        f"each block: the {k} test-image patches that excite one unit most, enlarged to one size (small patches "
-        "show as large pixels); the blue square: how much of the "
-        f"{image_side}x{image_side} image one unit sees, growing with depth until a dense unit sees all of it",
-    )
+    caption = (f"each block: the {k} test-image patches that excite one unit most, enlarged to one size (small "
+               "patches show as large pixels); the blue square: how much of the "
+               f"{image_height}x{image_width} image one unit sees, growing with depth until a dense unit sees all "
+               "of it")
+    if image_height != image_width:  # a number reader's trunk: wide images, rectangular fields, no dense units
+        caption = (f"each block: the {k} test-image patches that excite one unit most, enlarged to one size (small "
+                   "patches show as large pixels, a rectangle's longer side filling the cell); the blue box: how much "
+                   f"of the {image_height}x{image_width} image (grey) one unit sees, growing with depth")
+    return canvas.figure("From edges to digits: what units respond to, layer by layer", caption)
 
 
 def probe(layers: list[str], accuracies: list[float], train_images: int, test_images: int,
-          chance: float = 0.1, features: list[int] | None = None):
-    """Linear-probe test accuracy per layer in order of depth, each point labelled with its value."""
+          chance: float = 0.1, features: list[int] | None = None, target: str = "digit",
+          chance_label: str = "chance", note: str | None = None):
+    """Linear-probe test accuracy per layer in order of depth, each point labelled with its value.
+
+    target names what the probes read (a number reader's: "number's first digit"); chance_label the dashed
+    line at `chance`; note, if any, ends the caption.
+    """
     figure, axis = plt.subplots(figsize=(max(5.5, 1.1 * len(layers) + 1.5), 3.8))
     depth = np.arange(len(layers))
     percent = 100 * np.asarray(accuracies)
@@ -334,7 +385,7 @@ def probe(layers: list[str], accuracies: list[float], train_images: int, test_im
     for x, y in zip(depth, percent):
         axis.annotate(f"{y:.1f} %", (x, y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=9)
     axis.axhline(100 * chance, color="0.6", linestyle="--", linewidth=1)
-    axis.text(depth[-1], 100 * chance + 1.5, "chance", ha="right", va="bottom", fontsize=8, color="0.45")
+    axis.text(depth[-1], 100 * chance + 1.5, chance_label, ha="right", va="bottom", fontsize=8, color="0.45")
     tick_labels = layers if features is None else [f"{name}\n{count} features" for name, count in zip(layers, features)]
     axis.set_xticks(depth, tick_labels, fontsize=9)
     axis.set_xlim(-0.5, len(layers) - 0.5)
@@ -343,10 +394,12 @@ def probe(layers: list[str], accuracies: list[float], train_images: int, test_im
     axis.set_ylabel("test accuracy (%)")
     axis.set_xlabel("layer, input → output")
     axis.grid(alpha=0.3)
-    axis.set_title("How linearly readable the digit is after each layer", fontsize=TITLE_SIZE)
-    figure.text(0.01, -0.02, f"logistic regression on each layer's output (conv maps: mean and max per channel), "
-                f"trained on {train_images} training images, tested on {test_images} test images",
-                fontsize=7.5, color="0.35", ha="left", va="top")
+    axis.set_title(f"How linearly readable the {target} is after each layer", fontsize=TITLE_SIZE)
+    caption = (f"logistic regression on each layer's output (conv maps: mean and max per channel), "
+               f"trained on {train_images} training images, tested on {test_images} test images")
+    if note is not None:
+        caption = wrapped(f"{caption}; {note}", int(figure.get_figwidth() * DPI), 7.5)
+    figure.text(0.01, -0.02, caption, fontsize=7.5, color="0.35", ha="left", va="top")
     figure.tight_layout()
     return figure
 
@@ -388,4 +441,62 @@ def grad_cam(images: np.ndarray, heatmaps: np.ndarray, true_labels, predicted_la
     return canvas.figure(
         f"Grad-CAM at {layer}: which parts of the image the predicted digit's score relies on",
         "left: the test image; right: red = the region that raised the score of the predicted digit most",
+    )
+
+
+def digit_evidence(images: np.ndarray, heatmaps: np.ndarray, read, probabilities, columns, column_width: float,
+                   truths, layer: str):
+    """For each number (row): the image, then one panel per digit read, showing where that digit's evidence lies.
+
+    images (N, H, W, C); heatmaps (N, L, H, W) in [0, 1]; read and columns
+    (N, L) int: the digits read and the column each was read at, then -1;
+    probabilities (N, L): each digit's probability in its column; column_width:
+    input pixels per column; truths (N, L): the true digits, then -1. Correct
+    readings and mistakes get their own groups; a mistake's label is red. An
+    orange bar under each panel marks the pixels of the column that read the digit.
+    """
+    read, columns, truths = (np.asarray(values) for values in (read, columns, truths))
+    numbers = [("".join(str(digit) for digit in row if digit >= 0)) for row in truths]
+    readings = [("".join(str(digit) for digit in row if digit >= 0)) for row in read]
+    wrong = np.array([number != reading for number, reading in zip(numbers, readings)], bool)
+    groups = [(name, np.flatnonzero(members)) for name, members in (("correct", ~wrong), ("mistakes", wrong))]
+    groups = [(name, members) for name, members in groups if len(members)]
+    zoom = scale_for(images.shape[1:3], 192)
+    tile, tile_width = images.shape[1] * zoom, images.shape[2] * zoom
+    panels = max(1, int((read >= 0).sum(axis=1).max(initial=0)))
+    gap, bar, label_width = 10, 4, 70
+    row_gap = LABEL_PX + 6
+    step = tile + bar + 3 + row_gap
+    canvas = Canvas(len(read) * step + row_gap, label_width + (1 + panels) * (tile_width + gap))
+    pictures = as_rgb(images)
+    row_index = 0
+    for name, members in groups:
+        for number, index in enumerate(members):
+            top = row_gap + row_index * step
+            row_index += 1
+            colour = MISTAKE_COLOUR if wrong[index] else "black"
+            if number == 0:
+                canvas.text(label_width - 10, top + tile / 2, name, ha="right", va="center", fontweight="bold",
+                            color=MISTAKE_COLOUR if name == "mistakes" else "black")
+            canvas.paste(scaled(pictures[index], zoom), top, label_width)
+            canvas.text(label_width + tile_width / 2, top - 3,
+                        f"true {numbers[index]} → read {readings[index] or '(nothing)'}", ha="center",
+                        va="bottom", color=colour)
+            for slot in np.flatnonzero(read[index] >= 0):
+                left = label_width + (1 + slot) * (tile_width + gap)
+                weight = 0.65 * heatmaps[index, slot][..., np.newaxis]
+                overlay = (1 - weight) * pictures[index] + weight * colour_mapped(heatmaps[index, slot], "jet")
+                canvas.paste(scaled(overlay, zoom), top, left)
+                canvas.text(left + tile_width / 2, top - 3,
+                            f"digit {read[index, slot]}, p = {probabilities[index, slot]:.2f}", ha="center",
+                            va="bottom")
+                start = round(columns[index, slot] * column_width * zoom)
+                stop = min(round((columns[index, slot] + 1) * column_width * zoom), tile_width)
+                canvas.pixels[top + tile + 3:top + tile + 3 + bar, left + start:left + stop] = FIELD_COLOUR
+    return canvas.figure(
+        f"What the reader looked at for each digit it read (evidence at {layer})",
+        "left: the test number, its true and read digits; then one panel per digit read, titled with the digit and "
+        "its probability in the column that read it: red = where the features that raised that digit's "
+        f"log-probability lie (gradient × activation at {layer} per position, upsampled); orange bar: the column "
+        f"that read it ({column_width:g} px of the image across)",
     )

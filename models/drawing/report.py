@@ -46,8 +46,21 @@ EXPLANATIONS = {
                  "respond to strokes, then parts of digits; dense units see the whole image and respond to digits.",
     "probe": "A linear classifier trained on each layer's output alone: how much of the digit's identity a layer "
              "makes easy to read off. Accuracy rising with depth shows the network building the answer step by step.",
+    "probe_first_digit": "A linear classifier trained on each layer's output alone, here to tell each number's first "
+                         "(leftmost) digit: one class per image, as for a single digit. Maps are reduced to their "
+                         "mean and maximum per channel over the whole image (the reader's per-column layers over all "
+                         "columns), so a probe cannot tell where a feature was: it measures how much of the first "
+                         "digit's identity a layer holds anywhere, mixed with the number's other digits. The dashed "
+                         "line is the share of the commonest first digit: what always guessing it scores.",
     "gradcam": "For some test images, and for mistakes, the regions of the image that pushed the predicted digit's "
                "score up the most (Grad-CAM at the last convolutional layer). Mistakes show what misled the model.",
+    "evidence": "What the reader looks at: for a few test numbers read correctly and a few misread, one panel per "
+                "digit it read. The reader reads a number column by column (the orange bar marks the column that "
+                "read the digit); through its convolutions and its 1-D layers that column sees a wide stretch of the "
+                "image, neighbouring digits included. Red marks where the features lie that raised that digit's "
+                "log-probability in its column (gradient × activation at the trunk's last layer, position by "
+                "position). Evidence on the digit's own strokes is a reading for the right reason; evidence on a "
+                "neighbour, the background or the border shows what a mistake came from.",
     "feature_maps": "The layer's output for a few test images, one small map per channel: bright where the channel "
                     "found its pattern.",
     "top_patches": "For the most active units, the test-image patches that excite each one most, cut to exactly the "
@@ -104,7 +117,7 @@ def report_html(title: str, facts: list[str], layers: list[tuple[str, str, str, 
             parts.append(f"<p>{escape(EXPLANATIONS[view])}</p>")
             parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)}">'
                          f"<figcaption>{escape(name)}</figcaption></figure>")
-            if view == "probe" and probe is not None:
+            if view.startswith("probe") and probe is not None:
                 parts.append(probe_table(probe))
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)

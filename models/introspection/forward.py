@@ -9,6 +9,9 @@ Models run in inference mode: dropout off, batch norm on its moving statistics,
 so each image's result is independent of the others in its batch.
 """
 
+import contextlib
+import logging
+
 import numpy as np
 import tensorflow as tf
 
@@ -53,7 +56,8 @@ def forward_pass(model, paths: list[str], batch_size: int = BATCH):
             # Shapes from the graph, not from a call: on CPUs with AVX-512, TensorFlow 2.21's
             # convolution hands an empty batch back with the input's shape.
             return [np.zeros((0, *output.shape[1:]), np.float32) for output in outputs]
-        batches = [compiled(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+        with quiet_retracing():
+            batches = [compiled(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
         return [np.concatenate([np.asarray(found[number], np.float32) for found in batches])
                 for number in range(len(outputs))]
 
@@ -104,3 +108,23 @@ def checked_units(layer_name: str, units, count: int) -> np.ndarray:
 
 def _as_list(outputs) -> list:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+@contextlib.contextmanager
+def quiet_retracing():
+    """Silence TensorFlow's warning about frequent retracing while the block runs.
+
+    forward_pass and filter_patterns trace a new tf.function for every call (each
+    has its own model and layers), which TensorFlow reports as excessive
+    retracing after a few calls (visualize.py on a reader's five convolutions);
+    here that is expected.
+    """
+    def keep(record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+    logger = logging.getLogger("tensorflow")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)

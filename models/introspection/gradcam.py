@@ -46,6 +46,9 @@ def grad_cam(
     if len(logits_chain) > 1:
         raise LayerError(f"grad_cam needs {logits_path} in the outer model or in the same nested model as {conv_path}.")
     logits = output_tensor(model, logits_chain)
+    if len(logits.shape) != 2:  # a number reader's columns (B, T, K + 1): see models/introspection/evidence.py
+        raise LayerError(f"grad_cam needs class scores (B, K) from {logits_path}, which gives "
+                         f"{tuple(logits.shape)}; explain a number reader's digits with digit_evidence.")
     if len(conv_chain) == 1:
         # One model computes both, so the gradient flows through the real graph, skips included.
         both = keras.Model(inputs_of(model), [maps_tensor, logits])

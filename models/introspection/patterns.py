@@ -3,14 +3,11 @@
     patterns, start, end = filter_patterns(model, "conv2_relu", units=[0, 5, 7])   # (3, H, W, C) in [0, 1]
 """
 
-import contextlib
-import logging
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from models.introspection.forward import checked_units
+from models.introspection.forward import checked_units, quiet_retracing
 from models.introspection.graph import LayerError, identity, inputs_of, output_tensor, resolve
 
 RELU_LEAK = 0.01  # slope of the ascent's leaky ReLU below zero; the gradient is normalised, so small is enough
@@ -101,7 +98,7 @@ def filter_patterns(
 
     start = np.random.default_rng(seed).uniform(start_level - noise / 2, start_level + noise / 2, (count, *shape))
     start = tf.constant(start, tf.float32)
-    with _quiet_retracing():
+    with quiet_retracing():
         patterns = ascend(start)
     return patterns.numpy(), activation(start).numpy(), activation(patterns).numpy()
 
@@ -121,21 +118,3 @@ def _before_relu(layer):
         return lambda inputs: layer.convolution_op(inputs, layer.kernel) + (layer.bias if layer.use_bias else 0)
     return None
 
-
-@contextlib.contextmanager
-def _quiet_retracing():
-    """Silence TensorFlow's warning about frequent retracing while the block runs.
-
-    filter_patterns traces a new tf.function for every call (each has its own
-    model and units), which TensorFlow reports as excessive retracing after a few
-    calls; here that is expected.
-    """
-    def keep(record):
-        return "triggered tf.function retracing" not in record.getMessage()
-
-    logger = logging.getLogger("tensorflow")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)

@@ -4,7 +4,10 @@
     linear_probe(train_features, train_labels, test_features, test_labels)                       # accuracy
 
 A logistic regression (scikit-learn) is trained on each layer's output, convolutional
-maps reduced to their mean and maximum per channel.
+maps reduced to their mean and maximum per channel. On whole numbers (labels
+(N, MAX_DIGITS)) the probe reads the number's first digit (`digit_targets`):
+one class per image, as for a digit, and it names the digit the reader must
+place at the left.
 """
 
 import warnings
@@ -20,15 +23,25 @@ from threadpoolctl import threadpool_limits  # installed with scikit-learn
 from models.introspection.forward import chunked_activations
 
 
+TARGETS = {False: "digit", True: "first digit"}  # what a probe reads, by whether the labels are whole numbers
+
+
+def digit_targets(labels: np.ndarray) -> np.ndarray:
+    """One class per image: digit labels (N,) as they are, whole numbers (N, L) (digits, then -1) their first digit."""
+    labels = np.asarray(labels)
+    return labels[:, 0] if labels.ndim == 2 else labels
+
+
 def pooled_features(layer_activations: np.ndarray) -> np.ndarray:
-    """(N, h, w, c) -> float32 (N, 2c): per channel the global average, then the global maximum.
+    """(N, h, w, c) or a reader's columns (N, T, c) -> float32 (N, 2c): per channel the average, then the maximum.
 
     (N, units) passes through unchanged (as float32).
     """
     layer_activations = np.asarray(layer_activations, dtype=np.float32)
     if layer_activations.ndim == 2:
         return layer_activations
-    return np.concatenate([layer_activations.mean(axis=(1, 2)), layer_activations.max(axis=(1, 2))], axis=1)
+    positions = tuple(range(1, layer_activations.ndim - 1))
+    return np.concatenate([layer_activations.mean(axis=positions), layer_activations.max(axis=positions)], axis=1)
 
 
 def linear_probe(train_features, train_labels, test_features, test_labels, seed: int = 0,
@@ -52,10 +65,13 @@ def probe_layers(model: keras.Model, digits, layers: list, train_count: int, tes
                  seed: int) -> dict:
     """Linear-probe test accuracy of each layer's response, as written to probe.json.
 
-    layers are survey.Layer (their path names the row, their response is probed),
-    digits a data.Dataset. The probes train on `train_count` images drawn at
-    random (by seed) from the training split and are tested on `test_count` from
-    the test split.
+    layers are survey.Layer or survey.Readout (their path names the row, their
+    response is probed), digits a data.Dataset. The probes train on
+    `train_count` images drawn at random (by seed) from the training split and
+    are tested on `test_count` from the test split, reading `target` (the digit,
+    or a number's first digit: digit_targets); `majority` is the share of the
+    commonest target among the test images, what a probe that learned nothing
+    would score at best.
     """
     rng = np.random.default_rng(seed)
     train_index = np.sort(rng.permutation(len(digits.y_train))[:train_count])
@@ -67,17 +83,26 @@ def probe_layers(model: keras.Model, digits, layers: list, train_count: int, tes
                   for _, outputs in chunked_activations(model, images, paths)]
         return [np.concatenate(per_layer) for per_layer in zip(*pooled)]
 
+    numbers = np.asarray(digits.y_test).ndim == 2
+    method = "logistic regression on each layer's output; convolutional maps reduced to mean and max per channel"
+    if numbers:
+        method += "; per-column layers to mean and max per channel over the columns"
     results = []
+    train_labels, test_labels = digit_targets(digits.y_train[train_index]), digit_targets(digits.y_test[test_index])
     train_features, test_features = features(digits.x_train[train_index]), features(digits.x_test[test_index])
     for layer, train_x, test_x in zip(layers, train_features, test_features):
-        accuracy = linear_probe(train_x, digits.y_train[train_index], test_x, digits.y_test[test_index], seed=seed)
+        accuracy = linear_probe(train_x, train_labels, test_x, test_labels, seed=seed)
         results.append({"layer": layer.path, "response": layer.response, "features": int(train_x.shape[1]),
                         "accuracy": float(accuracy)})
+    counts = np.unique(test_labels, return_counts=True)[1]
+    majority = float(counts.max() / len(test_labels)) if len(test_labels) else 0.0
     return {
         "dataset": digits.name,
         "train_images": len(train_index),
         "test_images": len(test_index),
         "seed": seed,
-        "method": "logistic regression on each layer's output; convolutional maps reduced to mean and max per channel",
+        "target": TARGETS[numbers],
+        "majority": majority,
+        "method": method,
         "layers": results,
     }

@@ -2,9 +2,11 @@
 
     field = receptive_field(model, "conv2_relu")     # ReceptiveField(size, stride, offset), input pixels
     patch = crop_receptive_field(images, field, image_index, row, col)    # what unit (row, col) saw
+    receptive_field(reader, "conv5_relu", rectangles=True)   # a rectangle: its columns' field in .columns
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -16,16 +18,33 @@ from models.introspection.graph import (
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """The square of input pixels that can influence one unit of a convolutional layer.
+    """The square (or rectangle) of input pixels that can influence one unit of a convolutional layer.
 
-    Unit i (along rows, and the same along columns) is centred on input
-    coordinate offset + i * stride, in pixel indices (fractional between pixels,
-    negative beyond the top or left border).
+    Unit i along rows is centred on input coordinate offset + i * stride, in
+    pixel indices (fractional between pixels, negative beyond the top or left
+    border); along columns the same, unless `columns` gives the columns' own
+    field: a rectangle, as in a number reader's trunk, which pools its height
+    more often than its width.
     """
 
-    size: int  # side of the square, input pixels
+    size: int  # side of the square (the rectangle's height), input pixels
     stride: int  # input pixels between neighbouring units
     offset: float  # input coordinate of the centre of unit 0
+    columns: "ReceptiveField | None" = None  # the field along columns where it differs from the rows'; None: square
+
+    @property
+    def horizontal(self) -> "ReceptiveField":
+        """The field along columns (the field itself for a square)."""
+        return self.columns or self
+
+    @property
+    def width(self) -> int:
+        return self.horizontal.size
+
+    @property
+    def text(self) -> str:
+        """"8x8 px", or height x width for a rectangle, as images are written (32x96)."""
+        return f"{self.size}x{self.width} px"
 
     def centre(self, index: int) -> float:
         return self.offset + index * self.stride
@@ -95,7 +114,7 @@ _WHOLE_IMAGE = (
 )
 
 
-def receptive_field(model: keras.Model, path: str) -> ReceptiveField:
+def receptive_field(model: keras.Model, path: str, rectangles: bool = False) -> ReceptiveField:
     """The receptive field of one unit of the layer at `path`, from the model's own layer graph.
 
     Follows convolutions (kernel, strides, dilation, 'same'/'valid' padding),
@@ -104,8 +123,9 @@ def receptive_field(model: keras.Model, path: str) -> ReceptiveField:
     concatenation takes from a narrower branch see less),
     nested models, and layers that act on each position alone (batch norm,
     activations, dropout, rescaling). Raises LayerError for a layer with no
-    spatial map (after Flatten, Dense or global pooling), for a non-square field,
-    and for a layer it cannot reason about, naming it.
+    spatial map (after Flatten, Dense or global pooling), for a non-square field
+    (unless `rectangles`: then its columns' field is in .columns), and for a
+    layer it cannot reason about, naming it.
     """
     chain = resolve(model, path)
     if len(output_tensor(model, chain).shape) != 4:
@@ -115,38 +135,51 @@ def receptive_field(model: keras.Model, path: str) -> ReceptiveField:
         if len(tensor.shape) != 4:
             raise LayerError(f"{model.name} does not take images (B, H, W, C), so {path} has no receptive field.")
         starts.append(tuple(_Axis(length, 1, 1, 0.0) for length in tensor.shape[1:3]))
-    rows, cols = _chain_axes(model, chain, starts, path)
-    return ReceptiveField(rows.size, rows.stride, rows.offset)
+    rows, cols = _chain_axes(model, chain, starts, _Asked(path, square=not rectangles))
+    columns = None if _same(rows, cols) else ReceptiveField(cols.size, cols.stride, cols.offset)
+    return ReceptiveField(rows.size, rows.stride, rows.offset, columns)
+
+
+class _Asked(NamedTuple):
+    """What receptive_field was asked for, as the walk below needs it for its errors."""
+
+    path: str
+    square: bool  # a field that differs between rows and columns is an error
+
+
+def _same(rows: "_Axis", cols: "_Axis") -> bool:
+    return (rows.size, rows.stride, rows.offset) == (cols.size, cols.stride, cols.offset)
 
 
 def _whole_image(path: str) -> LayerError:
     return LayerError(f"{path} has no spatial receptive field; it sees the whole image.")
 
 
-def _chain_axes(model, chain, input_axes, path):
+def _chain_axes(model, chain, input_axes, asked: _Asked):
     """(rows, cols) _Axis of chain[-1]'s output, given those of model.inputs."""
     layer, call = chain[0], call_in(model, chain[0])
     if len(chain) == 1:
-        return _tensor_axes(model, [single(call.outputs, layer)], input_axes, path)[0]
-    feeding = _tensor_axes(model, call.inputs, input_axes, path)
-    return _chain_axes(layer, chain[1:], feeding, path)
+        return _tensor_axes(model, [single(call.outputs, layer)], input_axes, asked)[0]
+    feeding = _tensor_axes(model, call.inputs, input_axes, asked)
+    return _chain_axes(layer, chain[1:], feeding, asked)
 
 
-def _tensor_axes(model, tensors, input_axes, path) -> list:
+def _tensor_axes(model, tensors, input_axes, asked: _Asked) -> list:
     """(rows, cols) _Axis of each tensor of model's graph, given those of model.inputs."""
     known = {id(tensor): axes for tensor, axes in zip(model.inputs, input_axes)}
     for call in calls_between(model.inputs, tensors):
-        outputs = _through(call, [known[id(tensor)] for tensor in call.inputs], path)
+        outputs = _through(call, [known[id(tensor)] for tensor in call.inputs], asked)
         for tensor, axes in zip(call.outputs, outputs):
             known[id(tensor)] = axes
     return [known[id(tensor)] for tensor in tensors]
 
 
-def _through(call, inputs: list, path: str) -> list:
+def _through(call, inputs: list, asked: _Asked) -> list:
     """(rows, cols) of each output of `call`'s layer, from (rows, cols) of each of its inputs."""
     layer, outputs = call.layer, call.outputs
     if is_graph_model(layer):
-        return _tensor_axes(layer, layer.outputs, inputs, path)
+        return _tensor_axes(layer, layer.outputs, inputs, asked)
+    path = asked.path
     if isinstance(layer, _WHOLE_IMAGE) or any(len(tensor.shape) != 4 for tensor in outputs):
         raise _whole_image(path)
     if getattr(layer, "data_format", "channels_last") != "channels_last":
@@ -175,7 +208,7 @@ def _through(call, inputs: list, path: str) -> list:
     elif not isinstance(layer, POINTWISE):
         raise LayerError(f"cannot follow the receptive field of {path} through {layer.name} "
                          f"({type(layer).__name__}): this layer type is not supported.")
-    if (rows.size, rows.stride, rows.offset) != (cols.size, cols.stride, cols.offset):
+    if asked.square and not _same(rows, cols):
         raise LayerError(f"{layer.name} makes the receptive field of {path} non-square (rows: size {rows.size}, "
                          f"stride {rows.stride}, offset {rows.offset}; columns: size {cols.size}, stride "
                          f"{cols.stride}, offset {cols.offset}); only square fields are supported.")
@@ -183,13 +216,13 @@ def _through(call, inputs: list, path: str) -> list:
 
 
 def crop_receptive_field(images: np.ndarray, field: ReceptiveField, image_index: int, row: int, col: int) -> np.ndarray:
-    """The (size, size, C) patch of images[image_index] that unit (row, col) sees; zeros past the border.
+    """The (size, width, C) patch of images[image_index] that unit (row, col) sees; zeros past the border.
 
     images is (N, H, W, C) of any dtype; the patch has the same dtype.
     """
     image = np.asarray(images)[image_index]
-    patch = np.zeros((field.size, field.size, image.shape[-1]), image.dtype)
-    (top, bottom), (left, right) = field.bounds(row), field.bounds(col)
+    patch = np.zeros((field.size, field.width, image.shape[-1]), image.dtype)
+    (top, bottom), (left, right) = field.bounds(row), field.horizontal.bounds(col)
     first_row, last_row = max(top, 0), min(bottom, image.shape[0])
     first_col, last_col = max(left, 0), min(right, image.shape[1])
     if first_row < last_row and first_col < last_col:

@@ -4,11 +4,16 @@
     scan = scan_images(model, digits.x_test, [layer.response], k=9, logits="logits")
     units = most_active(scan, layer.response, 16)
     patches, values = top_crops(digits.x_test, layer, [scan.top[layer.response][u] for u in units], 9)
+    drawn_paths(reader)                       # a number reader's trunk: ["conv1", ..., "conv5"]
 
 Computation only; models/drawing draws the results and visualize.py puts the
 two together. A convolution or dense layer is surveyed through its response:
 its output after its own batch norm and activation (conv2 -> conv2_relu), which
 is what "what conv2 detects" means.
+
+A number reader (models/reader.py) is surveyed through its trunk, the
+convolutions that still see a 2-D image; the layers that read its columns are
+only probed (`readouts`).
 """
 
 from dataclasses import dataclass
@@ -17,8 +22,10 @@ import keras
 import numpy as np
 
 from data.errors import UserError
+from models.ctc import greedy_read
 from models.introspection.forward import as_floats, chunked_activations, top_activations
-from models.introspection.graph import PER_UNIT, LayerError, consumers, find_layer, layer_paths, producer
+from models.introspection.graph import PER_UNIT, LayerError, consumers, find_layer, layer_paths, producer, reads_numbers
+from models.introspection.probes import digit_targets
 from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
 
@@ -30,7 +37,7 @@ class Layer:
     response: str  # the path whose output is drawn (see response_path)
     spatial: bool  # output (N, h, w, c) maps; else (N, units)
     units: int  # channels or units
-    field: ReceptiveField | None  # None: the whole image
+    field: ReceptiveField | None  # None: the whole image; a rectangle in a number reader's trunk
     reads_pixels: bool  # a dense layer fed straight by the flattened image: its weights are image templates
 
     @property
@@ -39,7 +46,7 @@ class Layer:
 
     @property
     def field_text(self) -> str:
-        return "whole image" if self.field is None else f"{self.field.size}x{self.field.size} px"
+        return "whole image" if self.field is None else self.field.text
 
 
 def response_path(model: keras.Model, path: str) -> str:
@@ -68,17 +75,49 @@ def weighted_paths(model: keras.Model) -> list[str]:
     return [path for path in layer_paths(model) if hasattr(find_layer(model, path), "kernel")]
 
 
+def drawn_paths(model: keras.Model) -> list[str]:
+    """The weighted layers visualize.py draws, input to output: all of a classifier's, a number reader's trunk.
+
+    A reader's trunk is its convolutions whose maps keep a height: its `columns`
+    layer squeezes each image column to one row, and the 1-D layers after it
+    have no image left to show (they are probed instead: readouts).
+    """
+    paths = weighted_paths(model)
+    if not reads_numbers(model):
+        return paths
+
+    def keeps_height(path: str) -> bool:
+        shape = find_layer(model, path).output.shape
+        return len(shape) == 4 and shape[1] > 1
+
+    return [path for path in paths if keeps_height(path)]
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A layer that is probed but not drawn (a reader's per-column layers): as Layer, its path and response."""
+
+    path: str
+    response: str
+
+
+def readouts(model: keras.Model, paths: list[str]) -> list[Readout]:
+    """Readout for each path, its response found as for a drawn layer (columns -> columns_relu)."""
+    return [Readout(path, response_path(model, path)) for path in paths]
+
+
 def describe(model: keras.Model, path: str) -> Layer:
     """How `path` can be drawn, or a UserError saying why it cannot (unknown names: introspection's LayerError)."""
     layer = find_layer(model, path)
     if isinstance(layer, keras.Model):
         raise UserError(f"{path} is a nested model, not one layer; choose one of its layers: "
-                        f"{', '.join(weighted_paths(model))}.")
+                        f"{', '.join(drawn_paths(model))}.")
     shape = tuple(layer.output.shape)
     if len(shape) not in (2, 4) or isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
-        raise UserError(f"{path} has no weights or units to show; choose one of {', '.join(weighted_paths(model))}.")
+        raise UserError(f"{path} has no weights or units to show; choose one of {', '.join(drawn_paths(model))}.")
     spatial = len(shape) == 4
-    field = receptive_field(model, path) if spatial else None  # LayerError (a UserError) if it cannot be followed
+    # LayerError (a UserError) if it cannot be followed; a reader's trunk pools its height more than its width.
+    field = receptive_field(model, path, rectangles=True) if spatial else None
     # A dense layer whose input is the flattened image: each unit's weights form an image.
     flattening = producer(layer.input) if isinstance(layer, keras.layers.Dense) else None
     reads_pixels = isinstance(flattening, keras.layers.Flatten) and \
@@ -100,7 +139,9 @@ class Scan:
 
     activity: dict[str, np.ndarray]  # response path -> (units,) mean over images of each unit's peak activation
     top: dict[str, list]  # response path -> per unit [(image, row, col, value)], highest first, as top_activations
-    predicted: np.ndarray | None  # (N,) predicted class; None when no logits were scanned
+    # (N,) predicted class, or a reader's greedy reading (N, MAX_DIGITS), digits then PADDING (models/ctc.py);
+    # None when no logits were scanned
+    predicted: np.ndarray | None
 
 
 def scan_images(model: keras.Model, images: np.ndarray, responses: list[str], k: int,
@@ -115,7 +156,7 @@ def scan_images(model: keras.Model, images: np.ndarray, responses: list[str], k:
     predicted = []
     for start, outputs in chunked_activations(model, images, responses + ([logits] if logits else [])):
         if logits:
-            predicted.append(outputs[-1].argmax(axis=1))
+            predicted.append(predictions(outputs[-1]))
         for path, acts in zip(responses, outputs):
             peak = acts.reshape(len(acts), -1, acts.shape[-1]).max(axis=1)  # (n, units)
             peaks[path].append(peak)
@@ -135,18 +176,28 @@ def scan_images(model: keras.Model, images: np.ndarray, responses: list[str], k:
     return Scan(activity, candidates, np.concatenate(predicted) if logits else None)
 
 
+def predictions(scores: np.ndarray) -> np.ndarray:
+    """Class scores (n, K) -> predicted classes (n,); a reader's column scores (n, T, K + 1) -> its digits read.
+
+    A reading depends only on each column's best symbol, which logits give as well as probabilities.
+    """
+    if scores.ndim == 3:
+        return np.asarray(greedy_read(scores)["digits"])
+    return scores.argmax(axis=1)
+
+
 def most_active(scan: Scan, path: str, count: int) -> list[int]:
     """The `count` units with the highest mean peak activation, most active first."""
     return [int(unit) for unit in np.argsort(-scan.activity[path], kind="stable")[:count]]
 
 
 def top_crops(images: np.ndarray, layer: Layer, entries_per_unit: list, k: int):
-    """(U, k, s, s, C) float patches (whole images for dense layers) and (U, k) values, NaN past the entries.
+    """(U, k, s, t, C) float patches (whole images for dense layers) and (U, k) values, NaN past the entries.
 
-    images are the uint8 (N, H, W, C) the entries index; s is the receptive-field side.
+    images are the uint8 (N, H, W, C) the entries index; s x t is the receptive field's height and width.
     """
-    side = images.shape[1] if layer.field is None else layer.field.size
-    patches = np.zeros((len(entries_per_unit), k, side, side, images.shape[-1]), np.uint8)
+    shape = images.shape[1:3] if layer.field is None else (layer.field.size, layer.field.width)
+    patches = np.zeros((len(entries_per_unit), k, *shape, images.shape[-1]), np.uint8)
     values = np.full((len(entries_per_unit), k), np.nan)
     for unit, entries in enumerate(entries_per_unit):
         for column, (index, row, col, value) in enumerate(entries[:k]):
@@ -157,7 +208,8 @@ def top_crops(images: np.ndarray, layer: Layer, entries_per_unit: list, k: int):
 
 
 def pick_images(labels: np.ndarray, count: int, seed: int) -> list[int]:
-    """Indices of `count` images, a different class each as far as possible, chosen at random by seed."""
+    """Indices of `count` images, a different class (a number's first digit) each as far as possible, by seed."""
+    labels = digit_targets(labels)
     rng = np.random.default_rng(seed)
     classes = rng.permutation(np.unique(labels))
     chosen = []
@@ -176,10 +228,13 @@ def model_summary(model: keras.Model) -> list[tuple[str, str, str, str, str]]:
         shape = "x".join(str(size) for size in tuple(layer.output.shape)[1:])
         if len(layer.output.shape) == 4:
             try:
-                field = receptive_field(model, path)
-                field_text = f"{field.size}x{field.size} px, stride {field.stride}"
+                field = receptive_field(model, path, rectangles=True)
+                stride = field.stride if field.columns is None else f"{field.stride}x{field.horizontal.stride}"
+                field_text = f"{field.text}, stride {stride}"
             except LayerError:
                 field_text = "-"
+        elif len(layer.output.shape) == 3:
+            field_text = "-"  # a reader's columns: each sees a band of the image, which is not followed here
         else:
             field_text = "whole image"
         rows.append((path, type(layer).__name__, shape, f"{layer.count_params():,}", field_text))
