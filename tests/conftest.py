@@ -1,10 +1,15 @@
-"""Fixtures shared by the export and predict tests."""
+"""Fixtures and writers shared by several test files."""
+
+import csv
+from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
+from PIL import Image
 
 from data.pipeline import batches, steps_per_epoch
-from data.synthetic import load_synthetic
+from data.synthetic import draw_digit, load_synthetic
 from models import MODELS
 from models.training import compile_for_training
 
@@ -24,3 +29,19 @@ def trained_mlp(tmp_path_factory):
     path = tmp_path_factory.mktemp("trained") / "model.keras"
     model.save(path)
     return path, model, digits
+
+
+def write_number_split(folder: Path, count: int, rng: np.random.Generator, longest: int, tile: int = 32) -> None:
+    """A tiny svhn-numbers split in its layout: `count` numbers of 1 to `longest` seven-segment digits, light on
+    dark grey, as PNGs and labels.csv (file, number, boxes "x0 y0 x1 y1;...")."""
+    folder.mkdir(parents=True)
+    with open(folder / "labels.csv", "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["file", "number", "boxes"])
+        for index in range(count):
+            number = "".join(str(digit) for digit in rng.integers(0, 10, index % longest + 1))
+            ink = np.concatenate([draw_digit(int(digit), tile, rng) for digit in number], axis=1)
+            pixels = (60 + 180 * ink).astype(np.uint8)
+            Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(folder / f"{index:05d}.png")
+            boxes = ";".join(f"{tile * place} 0 {tile * (place + 1)} {tile}" for place in range(len(number)))
+            writer.writerow([f"{index:05d}.png", number, boxes])

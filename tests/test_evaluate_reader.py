@@ -9,7 +9,6 @@ the metric helpers are checked against answers worked out by hand.
 """
 
 import contextlib
-import csv
 import io
 import json
 import shutil
@@ -21,13 +20,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from PIL import Image
 
 import evaluate
 import train
+from conftest import write_number_split
 from data import load_dataset
 from data.numbers import MAX_DIGITS, decode, encode
-from data.synthetic import draw_digit
 from models.drawing import results
 
 BLANK = 10  # the reader's last class (models/ctc.py)
@@ -39,28 +37,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # ----------------------------------------------------------------------------- a tiny svhn-numbers folder
 
 
-def write_split(folder: Path, count: int, rng: np.random.Generator) -> None:
-    """`count` numbers of 1 to 5 seven-segment digits, white on a grey street, as PNGs and labels.csv."""
-    folder.mkdir(parents=True)
-    with open(folder / "labels.csv", "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["file", "number", "boxes"])
-        for index in range(count):
-            number = "".join(str(digit) for digit in rng.integers(0, 10, index % 5 + 1))
-            ink = np.concatenate([draw_digit(int(digit), TILE, rng) for digit in number], axis=1)
-            pixels = (60 + 180 * ink).astype(np.uint8)
-            Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(folder / f"{index:05d}.png")
-            boxes = ";".join(f"{TILE * place} 0 {TILE * (place + 1)} {TILE}" for place in range(len(number)))
-            writer.writerow([f"{index:05d}.png", number, boxes])
-
-
 @pytest.fixture(scope="module")
 def reader_run(tmp_path_factory):
     """(run folder, data folder, stdout, the arguments evaluate.py gave number_mistakes): trained, then evaluated."""
     data_dir = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     for split, count in NUMBERS.items():
-        write_split(data_dir / "svhn-numbers" / split, count, rng)
+        write_number_split(data_dir / "svhn-numbers" / split, count, rng, longest=5, tile=TILE)
     run_dir = tmp_path_factory.mktemp("runs") / "reader_svhn-numbers"
     assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
                        "--dry-run", "--run-dir", str(run_dir)]) == 0

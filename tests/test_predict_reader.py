@@ -13,7 +13,7 @@ from PIL import Image
 
 import predict
 from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
-from data.photos import PhotoError, read_image
+from data.photos import read_image
 from data.synthetic import draw_digit
 from models import export, model_files
 from models.ctc import BLANK

@@ -23,12 +23,11 @@ import pytest
 import tensorflow as tf
 from keras import layers
 from matplotlib.image import imread
-from PIL import Image
 
 import train
+from conftest import write_number_split
 import visualize
 from data import load_dataset
-from data.synthetic import draw_digit
 from models import drawing
 from models.drawing.layers import FIELD_COLOUR
 from models.introspection import (LayerError, activations, as_floats, crop_receptive_field, digit_evidence,
@@ -42,28 +41,13 @@ TRUNK = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 VIEWS = ["feature_maps", "top_patches", "filter_patterns"]
 
 
-def write_split(folder: Path, count: int, rng: np.random.Generator) -> None:
-    """`count` numbers of 1 to 3 seven-segment digits, light on a dark grey street, as PNGs and labels.csv."""
-    folder.mkdir(parents=True)
-    with open(folder / "labels.csv", "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["file", "number", "boxes"])
-        for index in range(count):
-            number = "".join(str(digit) for digit in rng.integers(0, 10, index % 3 + 1))
-            ink = np.concatenate([draw_digit(int(digit), TILE, rng) for digit in number], axis=1)
-            pixels = (60 + 180 * ink).astype(np.uint8)
-            Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(folder / f"{index:05d}.png")
-            boxes = ";".join(f"{TILE * place} 0 {TILE * (place + 1)} {TILE}" for place in range(len(number)))
-            writer.writerow([f"{index:05d}.png", number, boxes])
-
-
 @pytest.fixture(scope="module")
 def reader_run(tmp_path_factory):
     """(run folder, data folder) of a reader trained for one --dry-run pass."""
     data_dir = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     for split, count in NUMBERS.items():
-        write_split(data_dir / "svhn-numbers" / split, count, rng)
+        write_number_split(data_dir / "svhn-numbers" / split, count, rng, longest=3, tile=TILE)
     run_dir = tmp_path_factory.mktemp("runs") / "reader_svhn-numbers"
     assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
                        "--dry-run", "--run-dir", str(run_dir)]) == 0
