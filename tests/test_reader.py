@@ -109,3 +109,22 @@ def test_reader_refuses_images_too_narrow_for_six_digits():
 def test_registry_kinds():
     assert MODELS["reader"].reads_numbers and not MODELS["convnet"].reads_numbers
     assert {architecture.kind for architecture in MODELS.values()} == set(models.KINDS)
+
+
+def test_train_refuses_a_model_of_the_wrong_kind_for_the_data(tmp_path, capsys):
+    """A reader on single digits, or a classifier on whole numbers: one line, exit 2, nothing written."""
+    import numpy as np
+
+    import train
+    from conftest import write_number_split
+
+    assert train.main(["--model", "reader", "--dataset", "synthetic", "--run-dir", str(tmp_path / "a")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "single digits" in error and "--model reader is a reader" in error
+    for split in ("train", "test"):
+        write_number_split(tmp_path / "data" / "svhn-numbers" / split, 4, np.random.default_rng(0), longest=2)
+    assert train.main(["--model", "convnet", "--dataset", "svhn-numbers", "--data-dir", str(tmp_path / "data"),
+                       "--run-dir", str(tmp_path / "b")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "whole numbers" in error and "choose reader" in error
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
