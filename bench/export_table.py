@@ -1,5 +1,8 @@
 """The deployment table: accuracy, file size and single-image latency of every exported form of a run.
 
+A number reader's run is measured the same way, its accuracy being whole numbers
+read exactly (every form returns the digits read, models/export.py).
+
     python bench/export_table.py                                  # runs/convnet_mnist
     python bench/export_table.py --run-dir runs/mlp_mnist --repeats 2000
 
@@ -82,6 +85,8 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
 
     from data.pipeline import normalise
     from models import export
+    from models.ctc import greedy_read
+    from models.introspection import reads_numbers
 
     run = runs.open_run(config.run_dir, config.data_dir)
     digits, settings, x_train, model = run.digits, run.settings, run.training_images(), run.model
@@ -94,23 +99,35 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
         export_seconds = time.perf_counter() - started
 
         serving = tf.saved_model.load(str(run_dir / runs.SAVED_MODEL_DIR)).signatures[export.SIGNATURE]
+        # Each form gives its answers for a uint8 batch: class probabilities, or for a reader the digits read.
+        if reads_numbers(model):
+            def keras_answer(pixels):
+                return np.asarray(greedy_read(model(normalise(pixels), training=False))["digits"])
+
+            key = export.READING["digits"]
+        else:
+            def keras_answer(pixels):
+                return np.asarray(model(normalise(pixels), training=False))
+
+            key = export.PROBABILITIES
         forms = {
-            "Keras (`model.keras`)": (runs.MODEL_FILE,
-                                      lambda pixels: np.asarray(model(normalise(pixels), training=False))),
+            "Keras (`model.keras`)": (runs.MODEL_FILE, keras_answer),
             "SavedModel (`saved_model/`)": (runs.SAVED_MODEL_DIR,
-                                            lambda pixels: serving(pixels=pixels)[export.PROBABILITIES].numpy()),
+                                            lambda pixels: serving(pixels=pixels)[key].numpy()),
         }
         for label, name in [("LiteRT float32", runs.TFLITE_FLOAT32_FILE), ("LiteRT int8", runs.TFLITE_INT8_FILE)]:
             runner = export.LiteModel(run_dir / name, threads=config.threads)
-            forms[f"{label} (`{name}`)"] = (name, lambda pixels, runner=runner: runner(pixels)[export.PROBABILITIES])
+            forms[f"{label} (`{name}`)"] = (name, lambda pixels, runner=runner: runner(pixels)[key])
 
         rows = []
         for label, (name, predict) in forms.items():
-            probabilities = np.concatenate([predict(digits.x_test[start:start + BATCH_SIZE])
-                                            for start in range(0, len(digits.y_test), BATCH_SIZE)])
+            answers = np.concatenate([predict(digits.x_test[start:start + BATCH_SIZE])
+                                      for start in range(0, len(digits.y_test), BATCH_SIZE)])
+            right = ((answers == np.where(digits.y_test >= 0, digits.y_test, -1)).all(axis=1) if reads_numbers(model)
+                     else answers.argmax(1) == digits.y_test)
             rows.append({
                 "form": label,
-                "accuracy": float((probabilities.argmax(1) == digits.y_test).mean()),
+                "accuracy": float(right.mean()),
                 "bytes": size_bytes(run_dir / name),
                 "latency_ms": median_latency_ms(predict, digits.x_test, config.repeats, config.warmup),
             })
