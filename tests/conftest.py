@@ -45,3 +45,17 @@ def write_number_split(folder: Path, count: int, rng: np.random.Generator, longe
             Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(folder / f"{index:05d}.png")
             boxes = ";".join(f"{tile * place} 0 {tile * (place + 1)} {tile}" for place in range(len(number)))
             writer.writerow([f"{index:05d}.png", number, boxes])
+
+
+def dry_run_reader(tmp_path_factory, longest: int, counts=(("train", 40), ("test", 20)), tile: int = 32):
+    """(run folder, data folder): a reader trained for one train.py --dry-run pass on a tiny svhn-numbers folder."""
+    import train  # here: train.py is a script at the root, imported only by the tests that train
+
+    data_dir = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for split, count in counts:
+        write_number_split(data_dir / "svhn-numbers" / split, count, rng, longest=longest, tile=tile)
+    run_dir = tmp_path_factory.mktemp("runs") / "reader_svhn-numbers"
+    assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
+                       "--dry-run", "--run-dir", str(run_dir)]) == 0
+    return run_dir, data_dir

@@ -22,8 +22,7 @@ import pytest
 from matplotlib.image import imread
 
 import evaluate
-import train
-from conftest import write_number_split
+from conftest import dry_run_reader
 from data import load_dataset
 from data.numbers import MAX_DIGITS, decode, encode
 from models.drawing import results
@@ -40,13 +39,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def reader_run(tmp_path_factory):
     """(run folder, data folder, stdout, the arguments evaluate.py gave number_mistakes): trained, then evaluated."""
-    data_dir = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    for split, count in NUMBERS.items():
-        write_number_split(data_dir / "svhn-numbers" / split, count, rng, longest=5, tile=TILE)
-    run_dir = tmp_path_factory.mktemp("runs") / "reader_svhn-numbers"
-    assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
-                       "--dry-run", "--run-dir", str(run_dir)]) == 0
+    run_dir, data_dir = dry_run_reader(tmp_path_factory, longest=5, counts=NUMBERS.items(), tile=TILE)
     shown = {}
 
     def number_mistakes(images, readings, truths, probabilities, **options):

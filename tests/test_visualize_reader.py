@@ -24,8 +24,7 @@ import tensorflow as tf
 from keras import layers
 from matplotlib.image import imread
 
-import train
-from conftest import write_number_split
+from conftest import dry_run_reader
 import visualize
 from data import load_dataset
 from models import drawing
@@ -44,13 +43,7 @@ VIEWS = ["feature_maps", "top_patches", "filter_patterns"]
 @pytest.fixture(scope="module")
 def reader_run(tmp_path_factory):
     """(run folder, data folder) of a reader trained for one --dry-run pass."""
-    data_dir = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    for split, count in NUMBERS.items():
-        write_number_split(data_dir / "svhn-numbers" / split, count, rng, longest=3, tile=TILE)
-    run_dir = tmp_path_factory.mktemp("runs") / "reader_svhn-numbers"
-    assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
-                       "--dry-run", "--run-dir", str(run_dir)]) == 0
+    run_dir, data_dir = dry_run_reader(tmp_path_factory, longest=3, counts=NUMBERS.items(), tile=TILE)
     return run_dir, data_dir
 
 

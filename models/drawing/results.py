@@ -33,20 +33,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str]):
     """Counts of (true row, predicted column). Mistakes are coloured by count; the
     diagonal, which would drown them out, is grey."""
     matrix = np.asarray(matrix)
-    mistakes_only = matrix.astype(float)
-    np.fill_diagonal(mistakes_only, np.nan)  # NaN cells take the colour map's "bad" colour
-    colours = plt.get_cmap("Reds").with_extremes(bad="#e6e6e6")
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
-    image = axis.imshow(mistakes_only, cmap=colours, vmin=0, vmax=max(np.nanmax(mistakes_only, initial=0), 1))
-    figure.colorbar(image, ax=axis, label="test images predicted wrongly")
-    for row, column in np.ndindex(matrix.shape):
-        if matrix[row, column]:
-            strong = row != column and mistakes_only[row, column] > 0.6 * image.norm.vmax
-            axis.text(column, row, str(matrix[row, column]), ha="center", va="center",
-                      fontsize=8, color="white" if strong else "black")
-    ticks = np.arange(len(class_names))
-    axis.set_xticks(ticks, class_names)
-    axis.set_yticks(ticks, class_names)
+    figure, axis = mistake_counts(matrix, np.eye(len(matrix), dtype=bool), class_names, class_names,
+                                  "test images predicted wrongly", size=(6.5, 5.5))
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     errors = matrix.sum() - np.trace(matrix)
@@ -55,19 +43,45 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str]):
     return figure
 
 
+def mistake_counts(counts: np.ndarray, right: np.ndarray, column_names: list[str], row_names: list[str],
+                   colour_label: str, size: tuple[float, float]):
+    """(figure, axis) with a table of counts (R, C): the cells where `right` (R, C) is False coloured by count,
+    the right ones grey (they would drown the mistakes out), every non-zero count written in its cell."""
+    wrong_only = np.where(right, np.nan, counts.astype(float))  # NaN cells take the colour map's "bad" colour
+    colours = plt.get_cmap("Reds").with_extremes(bad="#e6e6e6")
+    figure, axis = plt.subplots(figsize=size)
+    image = axis.imshow(wrong_only, cmap=colours, vmin=0, vmax=max(np.nanmax(wrong_only, initial=0), 1))
+    figure.colorbar(image, ax=axis, label=colour_label)
+    for row, column in np.ndindex(counts.shape):
+        if counts[row, column]:
+            strong = not right[row, column] and wrong_only[row, column] > 0.6 * image.norm.vmax
+            axis.text(column, row, str(counts[row, column]), ha="center", va="center",
+                      fontsize=8, color="white" if strong else "black")
+    axis.set_xticks(np.arange(len(column_names)), column_names)
+    axis.set_yticks(np.arange(len(row_names)), row_names)
+    return figure, axis
+
+
 def mistakes(images: np.ndarray, true_labels, predicted_labels, confidences, columns: int = 8):
     """A gallery of misclassified images (N, H, W, C) uint8, each titled true -> predicted (confidence)."""
+    titles = [f"{true}→{predicted} ({confidence:.0%})"
+              for true, predicted, confidence in zip(true_labels, predicted_labels, confidences)]
+    title = "misclassified test images: true→predicted (confidence)" if len(images) else "no misclassified test images"
+    return gallery(images, titles, title, columns, cell=(1.3, 1.5))
+
+
+def gallery(images: np.ndarray, titles: list[str], title: str, columns: int, cell: tuple[float, float]):
+    """Images (N, H, W, C) uint8 in rows of `columns`, each with its title; cell: (width, height) in inches."""
     count = len(images)
     rows = max(1, int(np.ceil(count / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * cell[0], rows * cell[1]), squeeze=False)
     for index, axis in enumerate(axes.ravel()):
         axis.axis("off")
         if index >= count:
             continue
         image = images[index]
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(f"{true_labels[index]}→{predicted_labels[index]} ({confidences[index]:.0%})", fontsize=8)
-    title = "misclassified test images: true→predicted (confidence)" if count else "no misclassified test images"
+        axis.set_title(titles[index], fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
@@ -124,22 +138,12 @@ def number_mistakes(images: np.ndarray, readings: list[str], truths: list[str], 
 
     readings, truths: N digit strings ("" when nothing was read); probabilities: (N,) each reading's.
     """
-    count = len(images)
-    rows = max(1, int(np.ceil(count / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 2.4, rows * 1.3), squeeze=False)
-    for index, axis in enumerate(axes.ravel()):
-        axis.axis("off")
-        if index >= count:
-            continue
-        image = images[index]
-        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-        probability = probabilities[index]
+    titles = []
+    for reading, truth, probability in zip(readings, truths, probabilities):
         shown = f"{probability:.0%}" if probability >= 0.005 else "<1%"  # a greedy path's probability can be tiny
-        axis.set_title(f"read {readings[index] or 'nothing'}, truth {truths[index]} ({shown})", fontsize=8)
-    title = "wrongly read test numbers, most confident first" if count else "no wrongly read test numbers"
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return figure
+        titles.append(f"read {reading or 'nothing'}, truth {truth} ({shown})")
+    title = "wrongly read test numbers, most confident first" if len(images) else "no wrongly read test numbers"
+    return gallery(images, titles, title, columns, cell=(2.4, 1.3))
 
 
 def length_confusion(counts: np.ndarray, true_lengths: list[int], read_lengths: list[int]):
@@ -150,18 +154,9 @@ def length_confusion(counts: np.ndarray, true_lengths: list[int], read_lengths: 
     """
     counts = np.asarray(counts)
     right = np.equal.outer(true_lengths, read_lengths)
-    wrong_only = np.where(right, np.nan, counts.astype(float))  # NaN cells take the colour map's "bad" colour
-    colours = plt.get_cmap("Reds").with_extremes(bad="#e6e6e6")
-    figure, axis = plt.subplots(figsize=(6.5, 5))
-    image = axis.imshow(wrong_only, cmap=colours, vmin=0, vmax=max(np.nanmax(wrong_only, initial=0), 1))
-    figure.colorbar(image, ax=axis, label="test numbers read at the wrong length")
-    for row, column in np.ndindex(counts.shape):
-        if counts[row, column]:
-            strong = not right[row, column] and wrong_only[row, column] > 0.6 * image.norm.vmax
-            axis.text(column, row, str(counts[row, column]), ha="center", va="center",
-                      fontsize=8, color="white" if strong else "black")
-    axis.set_xticks(np.arange(len(read_lengths)), [str(length) for length in read_lengths])
-    axis.set_yticks(np.arange(len(true_lengths)), [str(length) for length in true_lengths])
+    figure, axis = mistake_counts(counts, right, [str(length) for length in read_lengths],
+                                  [str(length) for length in true_lengths], "test numbers read at the wrong length",
+                                  size=(6.5, 5))
     axis.set_xlabel("digits read")
     axis.set_ylabel("true digits")
     axis.set_title(f"{counts[~right].sum()} of {counts.sum()} test numbers read at the wrong length", fontsize=10)
