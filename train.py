@@ -1,10 +1,11 @@
-"""Train a digit classifier and save it with everything needed to judge, reload and serve it.
+"""Train a digit classifier or a number reader and save it with everything needed to judge, reload and serve it.
 
     python train.py                                  # convnet on MNIST -> runs/convnet_mnist/
     python train.py --model mlp --epochs 10
     python train.py --dataset svhn --data-dir ~/svhn
     python train.py --dataset synthetic --dry-run    # a quick pass, no download
     python train.py --dataset my_digits.npz          # your own digits, Keras mnist.npz layout
+    python train.py --model reader --dataset svhn-numbers   # whole house numbers -> runs/reader_svhn-numbers/
     python train.py --distribute mirrored            # all local GPUs (or the CPU split in two)
     TF_CONFIG='{...}' python train.py --distribute multiworker   # one process per machine
 

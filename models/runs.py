@@ -7,7 +7,7 @@
         model_int8.tflite    the same, full-integer int8
         config.json          resolved settings, library versions, command line
         history.csv          per-epoch loss and accuracy, train and validation
-        metrics.json         test_accuracy, test_loss, train_seconds, epochs, ...
+        metrics.json         test_accuracy (a reader's: whole numbers read exactly), test_loss, train_seconds, ...
         training_curves.png
         logs/                TensorBoard logs (train.py --tensorboard)
     runs/.convnet_mnist.partial/   the run being built, with its per-epoch training state (models/resume.py)
