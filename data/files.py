@@ -39,6 +39,19 @@ def verify_checksum(path: Path, expected: str, algorithm: str) -> None:
         )
 
 
+def verified_copy(name: str, url: str, expected: str, algorithm: str, data_dir: Path, needed: str) -> Path:
+    """data_dir/name, checked against its published digest, or downloaded from `url` (and checked) if missing.
+
+    Verified before anything parses it: a damaged file can crash a parser outright (scipy.io.loadmat 1.17
+    kills the process on some damaged .mat files instead of raising).
+    """
+    path = Path(data_dir) / name
+    if path.exists():
+        verify_checksum(path, expected, algorithm)
+        return path
+    return fetch(name, url, expected, algorithm, Path(data_dir), needed)
+
+
 def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, needed: str) -> Path:
     """Download `url` to data_dir/name, checking its digest; one clear DataError on failure.
 

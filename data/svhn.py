@@ -13,7 +13,7 @@ import scipy.io
 
 from data.dataset import Dataset
 from data.errors import DataError
-from data.files import fetch, verify_checksum
+from data.files import verified_copy
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 MD5 = {
@@ -26,17 +26,8 @@ CHUNK = 8192  # images moved per step when reordering axes, so no float or full-
 
 
 def _path(name: str, data_dir: Path, checksums: dict[str, str]) -> Path:
-    """The verified local copy of one official file, downloaded if it is missing.
-
-    Verified before anything parses it: on some damaged files scipy.io.loadmat (1.17) does not raise but
-    kills the process with a segmentation fault (one flipped byte in an array's flags is enough).
-    """
-    path = data_dir / name
-    if path.exists():
-        verify_checksum(path, checksums[name], "md5")
-        return path
-    needed = f"SVHN's {name}"
-    return fetch(name, BASE_URL + name, checksums[name], "md5", data_dir, needed)
+    """The verified local copy of one official file, downloaded if it is missing."""
+    return verified_copy(name, BASE_URL + name, checksums[name], "md5", data_dir, f"SVHN's {name}")
 
 
 def _read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:

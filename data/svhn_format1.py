@@ -43,7 +43,7 @@ from PIL import Image, UnidentifiedImageError
 
 from data.dataset import Dataset
 from data.errors import DataError
-from data.files import fetch, verify_checksum
+from data.files import verified_copy
 from data.numbers import MAX_DIGITS, PADDING, fit_to_input
 from data.svhn_numbers import INPUT_SHAPE, fit_boxes
 
@@ -62,15 +62,6 @@ HORIZONTAL_MARGIN = 0.5  # of the median digit width, each side: the stand-in ke
 VERTICAL_MARGIN = 0.05  # of the number's height, above and below: the stand-in keeps almost none
 CACHE_VERSION = 1  # raise when the crop or the cached arrays change, so old caches are rebuilt
 SKIPPED = ("too_long", "unusable")  # counts kept with each cache: longer than MAX_DIGITS; no box on the photo
-
-
-def _archive(name: str, data_dir: Path, checksums: dict[str, str]) -> Path:
-    """The verified local copy of one official archive, downloaded if it is missing."""
-    path = data_dir / name
-    if path.exists():
-        verify_checksum(path, checksums[name], ALGORITHM)
-        return path
-    return fetch(name, BASE_URL + name, checksums[name], ALGORITHM, data_dir, f"SVHN's {name}")
 
 
 def _damaged(path: Path, what: str) -> DataError:
@@ -289,7 +280,7 @@ def load_split(name: str, data_dir: Path, input_shape=INPUT_SHAPE, checksums: di
     The archive is verified (or downloaded) first; its digest keys the cache.
     """
     data_dir = Path(data_dir)
-    archive = _archive(name, data_dir, checksums)
+    archive = verified_copy(name, BASE_URL + name, checksums[name], ALGORITHM, data_dir, f"SVHN's {name}")
     cache = cache_path(name, data_dir, input_shape)
     cached = _read_cache(cache, checksums[name], input_shape)
     if cached is not None:
