@@ -35,9 +35,12 @@ def lengths(labels: np.ndarray) -> np.ndarray:
     return (np.asarray(labels) >= 0).sum(axis=-1).astype(np.int32)
 
 
-def is_number_labels(labels: np.ndarray) -> bool:
-    """True for number labels (N, L); a digit classifier's labels are (N,)."""
-    return np.asarray(labels).ndim == 2
+def placement(rows: int, columns: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """Where fit_to_input puts a (rows, columns) picture in a (height, width) input: (new_width, new_height, top,
+    left), the scaled size and the padding above and to the left of it."""
+    scale = min(height / rows, width / columns)
+    new_width, new_height = max(1, min(width, round(columns * scale))), max(1, min(height, round(rows * scale)))
+    return new_width, new_height, (height - new_height) // 2, (width - new_width) // 2
 
 
 def fit_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -50,13 +53,12 @@ def fit_to_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """
     image = np.asarray(image)
     rows, columns, channels = image.shape
-    scale = min(height / rows, width / columns)
-    new_size = (max(1, min(width, round(columns * scale))), max(1, min(height, round(rows * scale))))
+    new_width, new_height, top, left = placement(rows, columns, height, width)
     mode = "L" if channels == 1 else "RGB"
-    resized = Image.fromarray(image[..., 0] if channels == 1 else image, mode).resize(new_size, Image.LANCZOS)
-    pixels = np.asarray(resized, np.uint8).reshape(new_size[1], new_size[0], channels)
-    top, left = (height - new_size[1]) // 2, (width - new_size[0]) // 2
-    padding = ((top, height - new_size[1] - top), (left, width - new_size[0] - left), (0, 0))
+    resized = Image.fromarray(image[..., 0] if channels == 1 else image, mode).resize((new_width, new_height),
+                                                                                     Image.LANCZOS)
+    pixels = np.asarray(resized, np.uint8).reshape(new_height, new_width, channels)
+    padding = ((top, height - new_height - top), (left, width - new_width - left), (0, 0))
     return np.pad(pixels, padding, mode="edge")
 
 

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from data.dataset import Dataset
 from data.errors import DataError
 from data.files import DATA_DIR_ENV
-from data.numbers import MAX_DIGITS, PADDING, encode, fit_to_input
+from data.numbers import MAX_DIGITS, PADDING, encode, fit_to_input, placement
 
 FOLDER = "svhn-numbers"
 SPLITS = ("train", "test")
@@ -38,15 +38,11 @@ def fit_boxes(boxes: np.ndarray, picture_size: tuple[int, int], input_shape: tup
     """Boxes (k, 4) x0, y0, x1, y1 in a picture's pixels -> the same boxes in fit_to_input's output, (k, 4) float32.
 
     `picture_size` is the picture's (rows, columns). The scale and offsets are
-    fit_to_input's own: each side is scaled by the resized length over the
+    fit_to_input's own (data.numbers.placement): each side is scaled by the resized length over the
     original one (Pillow maps edge to edge), then shifted by the padding.
     """
     rows, columns = picture_size
-    height, width = input_shape[:2]
-    scale = min(height / rows, width / columns)
-    new_width = max(1, min(width, round(columns * scale)))
-    new_height = max(1, min(height, round(rows * scale)))
-    top, left = (height - new_height) // 2, (width - new_width) // 2
+    new_width, new_height, top, left = placement(rows, columns, *input_shape[:2])
     factors = np.array([new_width / columns, new_height / rows] * 2)
     offsets = np.array([left, top] * 2)
     return (np.asarray(boxes, np.float64).reshape(-1, 4) * factors + offsets).astype(np.float32)
