@@ -24,26 +24,26 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 
-from models.cli import ArgumentParser, entry_point
-from models import model_files, runs
-from models.ctc import greedy_read
-from models.introspection import classifier_shapes, reads_numbers
+# Only what a LiteRT run needs loads here; Keras (seconds to import) loads when a Keras model is asked for.
+from data import UserError
 from data.numbers import decode, prepare_number
 from data.photos import PhotoError, prepare, read_image
-from data import UserError
-from data.pipeline import normalise
-
-import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
+from models import runs
+from models.cli import ArgumentParser, entry_point
+from models.litert import LiteModel
 
 TOP = 3  # digits listed per image
 SHOWN_SUFFIX = "_seen.png"
+RUNTIMES = ("auto", "litert", "keras")
 
 
 @dataclass(frozen=True)
 class PredictConfig:
     images: tuple[Path, ...]
     model_file: Path  # model.keras of --run-dir, or --model-file
+    litert_file: Path | None  # the run's float32 LiteRT file, if the LiteRT runtime is to be used
     as_json: bool
     show: bool
     show_dir: Path
@@ -58,32 +58,67 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
     source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     source.add_argument("--model-file", type=Path, help="any .keras digit model instead of a run")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help=f"litert: the run's {runs.TFLITE_FLOAT32_FILE}, without importing TensorFlow (fast to "
+                             f"start); keras: its {runs.MODEL_FILE}; auto: litert where the run has that file and no "
+                             f"--show is asked")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per image on stdout: {"file": ..., "top": [[digit, probability], ...]} '
                              '(a reader: {"file": ..., "number": "23", "probability": p, "digits": [[digit, '
                              'probability], ...]}) or {"file": ..., "error": ...}')
     parser.add_argument("--show", action="store_true",
-                        help=f"also save <image name>{SHOWN_SUFFIX}: the image, what the model saw and its answer")
+                        help=f"also save <image name>{SHOWN_SUFFIX}: the image, what the model saw and its answer "
+                             f"(drawn from the Keras model)")
     parser.add_argument("--show-dir", type=Path, default=Path("."), help="folder for the --show pictures")
     args = parser.parse_args(argv)
+    litert_file = None if args.model_file else Path(args.run_dir) / runs.TFLITE_FLOAT32_FILE
+    if args.runtime == "litert":
+        if args.model_file or args.show:
+            parser.error("--runtime litert runs a run's LiteRT file: give --run-dir, not --model-file, and no --show")
+        if not litert_file.is_file():
+            raise UserError(f"no {litert_file}; train the run again, or rewrite its serving files with "
+                            f"python -m models.export --run-dir {args.run_dir}.")
+    elif args.runtime == "keras" or args.show or litert_file is None or not litert_file.is_file():
+        litert_file = None
     return PredictConfig(
         images=tuple(args.images),
         model_file=args.model_file or Path(args.run_dir) / runs.MODEL_FILE,
+        litert_file=litert_file,
         as_json=args.json,
         show=args.show,
         show_dir=args.show_dir,
     )
 
 
-def load_classifier(model_file: Path):
-    """The Keras model in model_file, checked to take one batch of images (B, H, W, C) with C 1 or 3."""
-    model_file = Path(model_file)
-    if not model_file.is_file():
-        raise UserError(f"no model file {model_file}; train one with python train.py, or pass --run-dir "
-                        f"or --model-file.")
-    model = model_files.load_model(model_file)
-    classifier_shapes(model, model_file)  # one batch of images in, one row of class probabilities out
-    return model
+class KerasRunner:
+    """A model.keras behind the same face as a LiteRT file (models.litert.LiteModel): uint8 pixels in, the
+    serving signature's outputs (models/export.py) out."""
+
+    def __init__(self, model_file: Path):
+        from models import export, model_files
+        from models.introspection import classifier_shapes, reads_numbers
+
+        model_file = Path(model_file)
+        if not model_file.is_file():
+            raise UserError(f"no model file {model_file}; train one with python train.py, or pass --run-dir "
+                            f"or --model-file.")
+        self.model = model_files.load_model(model_file)
+        classifier_shapes(self.model, model_file)  # one batch of images in, one row of class probabilities out
+        self.input_shape = tuple(self.model.input_shape[1:])
+        self.reads_numbers = reads_numbers(self.model)
+        self.serve = export.serving_function(self.model)
+
+    def __call__(self, pixels: np.ndarray) -> dict:
+        return {name: np.asarray(value) for name, value in self.serve(pixels).items()}
+
+    def column_width(self) -> float:
+        """A reader's input pixels per output column."""
+        return self.model.input_shape[2] / self.model.output_shape[1]
+
+
+def load_runner(config: PredictConfig):
+    """The model that reads the photos: the run's LiteRT file where chosen, else its Keras model."""
+    return LiteModel(config.litert_file) if config.litert_file else KerasRunner(config.model_file)
 
 
 def top_digits(probabilities, count: int = TOP) -> list[list]:
@@ -92,22 +127,21 @@ def top_digits(probabilities, count: int = TOP) -> list[list]:
     return [[int(digit), round(float(probabilities[digit]), 4)] for digit in order]
 
 
-def classify(model, pixels: np.ndarray) -> dict:
+def classify(runner, pixels: np.ndarray) -> dict:
     """A classifier's answer for uint8 pixels (H, W, C): the TOP digits, as printed and as JSON."""
-    probabilities = np.asarray(model(normalise(pixels[np.newaxis]), training=False))[0]
+    probabilities = runner(pixels[np.newaxis])["probabilities"][0]
     top = top_digits(probabilities)
     return {"text": ", ".join(f"{digit} ({probability:.2f})" for digit, probability in top),
             "json": {"top": top}, "probabilities": probabilities}
 
 
-def read_number(model, pixels: np.ndarray) -> dict:
+def read_number(runner, pixels: np.ndarray) -> dict:
     """A reader's answer for uint8 pixels (H, W, C): the number read, its probability and each digit's."""
-    reading = {key: np.asarray(value)[0] for key, value in
-               greedy_read(model(normalise(pixels[np.newaxis]), training=False)).items()}
+    reading = {name: value[0] for name, value in runner(pixels[np.newaxis]).items()}
     number = decode(reading["digits"][np.newaxis])[0]
     count = len(number)
     digits = [[int(digit), round(float(probability), 4)]
-              for digit, probability in zip(reading["digits"][:count], reading["confidences"][:count])]
+              for digit, probability in zip(reading["digits"][:count], reading["digit_probabilities"][:count])]
     probability = round(float(reading["probability"]), 4)
     return {"text": f"{number or '(no number)'} ({probability:.2f})",
             "json": {"number": number, "probability": probability, "digits": digits},
@@ -115,14 +149,15 @@ def read_number(model, pixels: np.ndarray) -> dict:
 
 
 def read_numbers(run_dir: Path, image_paths) -> list[str]:
-    """The numbers a reader run reads in image files, in order: a program's way to use predict.py.
+    """The numbers a reader run reads in image files, in order, with its Keras model: a program's way to
+    use predict.py.
 
     Raises UserError if the run holds no number reader, PhotoError for a file that cannot be read.
     """
-    model = load_classifier(Path(run_dir) / runs.MODEL_FILE)
-    if not reads_numbers(model):
+    runner = KerasRunner(Path(run_dir) / runs.MODEL_FILE)
+    if not runner.reads_numbers:
         raise UserError(f"{run_dir} holds a digit classifier, not a number reader (train.py --model reader).")
-    return [read_number(model, prepare_number(read_image(path), model.input_shape[1:]))["number"]
+    return [read_number(runner, prepare_number(read_image(path), runner.input_shape))["number"]
             for path in image_paths]
 
 
@@ -149,8 +184,8 @@ def printable(path: Path) -> str:
 def predict(config: PredictConfig, out=None, err=None) -> int:
     """Print one line per image to `out` (errors to `err`); 0 if every image was read, 2 if any was not."""
     out, err = out or sys.stdout, err or sys.stderr
-    model = load_classifier(config.model_file)
-    answer_for, prepare_for = ANSWERS[reads_numbers(model)]
+    runner = load_runner(config)
+    answer_for, prepare_for = ANSWERS[runner.reads_numbers]
     if config.show:
         config.show_dir.mkdir(parents=True, exist_ok=True)
     # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
@@ -160,7 +195,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     for path in config.images:
         try:
             original = read_image(path)
-            pixels = prepare_for(original, model.input_shape[1:])  # uint8 (H, W, C)
+            pixels = prepare_for(original, runner.input_shape)  # uint8 (H, W, C)
         except PhotoError as error:
             failed += 1
             if config.as_json:
@@ -168,7 +203,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
             else:
                 print(f"error: {printable(path)}: {error}", file=err, flush=True)
             continue
-        answer = answer_for(model, pixels)
+        answer = answer_for(runner, pixels)
         if config.as_json:
             print(json.dumps({"file": str(path), **answer["json"]}), file=out, flush=True)
         else:
@@ -180,9 +215,8 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
             taken.add(os.path.realpath(target))
             photo = np.asarray(original.convert("RGB"))
             if "number" in answer:  # where each digit was read: the middle of its column, in input pixels
-                stride = model.input_shape[2] / model.output_shape[1]  # input pixels per column
                 figure = results.number_seen(photo, pixels, answer["number"],
-                                             (np.asarray(answer["columns"]) + 0.5) * stride, path.name)
+                                             (np.asarray(answer["columns"]) + 0.5) * runner.column_width(), path.name)
             else:
                 figure = results.seen_by_model(photo, pixels, answer["probabilities"], path.name)
             save_figure(figure, target)

@@ -84,7 +84,7 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
     import tensorflow as tf
 
     from data.pipeline import normalise
-    from models import export
+    from models import export, litert
     from models.ctc import greedy_read
     from models.introspection import reads_numbers
 
@@ -116,7 +116,7 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
                                             lambda pixels: serving(pixels=pixels)[key].numpy()),
         }
         for label, name in [("LiteRT float32", runs.TFLITE_FLOAT32_FILE), ("LiteRT int8", runs.TFLITE_INT8_FILE)]:
-            runner = export.LiteModel(run_dir / name, threads=config.threads)
+            runner = litert.LiteModel(run_dir / name, threads=config.threads)
             forms[f"{label} (`{name}`)"] = (name, lambda pixels, runner=runner: runner(pixels)[key])
 
         rows = []

@@ -14,19 +14,24 @@ it, and a reader trains on number data sets only (data.Dataset.reads_numbers).
 """
 
 import contextlib
-import math
+import importlib
+import importlib.abc
 import os
 import sys
-from dataclasses import dataclass
-from typing import Callable
 
 # Before TensorFlow loads: its C++ start-up chatter (no-GPU notices, CPU features) is noise on every
 # command; every script imports this package first. TF_CPP_MIN_LOG_LEVEL set by the user wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Keras loads when first needed, not with this package: a script that only runs a LiteRT file (predict.py)
+# uses these modules without importing TensorFlow, which takes seconds. The registry's names come from
+# models.registry on first use (PEP 562).
+WITHOUT_KERAS = {"models.atomic", "models.cli", "models.litert", "models.runs"}
+REGISTRY_NAMES = ("MODELS", "CLASSIFIERS", "READERS", "KINDS", "Architecture", "default_epochs")
+
 
 @contextlib.contextmanager
-def _quiet_stderr(quiet: bool):
+def quiet_stderr(quiet: bool):
     """Send file descriptor 2 to /dev/null for the block (C++ writes there, below Python's sys.stderr)."""
     if not quiet:
         yield
@@ -42,51 +47,32 @@ def _quiet_stderr(quiet: bool):
         os.close(devnull)
 
 
-# TensorFlow 2.21 logs six lines through absl while it loads, before the level above applies;
-# a failed import still raises here, after stderr is back.
-with _quiet_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
-    import keras  # noqa: E402
+def load_keras():
+    """Keras (and TensorFlow under it), imported with TensorFlow's start-up chatter kept off stderr.
 
-from models.convnet import build_convnet  # noqa: E402
-from models.mlp import build_mlp  # noqa: E402
-from models.reader import build_reader  # noqa: E402
-
-KINDS = ("classifier", "reader")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A builder and the training settings it was tuned with (see README, Results)."""
-
-    build: Callable[..., keras.Model]
-    epochs: int  # at least; small data sets get more, to reach min_steps
-    min_steps: int  # optimiser steps a run needs whatever the data set's size
-    batch_size: int  # images per step
-    learning_rate: float  # peak of the one-cycle schedule
-    augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
-    kind: str = "classifier"  # one of KINDS
-    max_steps: int | None = None  # at most, whatever the data set's size (fewer epochs on large ones)
-
-    @property
-    def reads_numbers(self) -> bool:
-        return self.kind == "reader"
+    TensorFlow 2.21 logs six lines through absl while it loads, before the level above applies; a failed
+    import still raises here, after stderr is back. Modules import keras themselves once this ran.
+    """
+    with quiet_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
+        import keras
+    return keras
 
 
-def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
-    """The recipe's epochs, or more where an epoch is too short to reach min_steps, or fewer (at least one)
-    where the epochs would pass max_steps."""
-    epochs = max(architecture.epochs, math.ceil(architecture.min_steps / max(steps_per_epoch, 1)))
-    if architecture.max_steps:
-        epochs = min(epochs, max(1, architecture.max_steps // max(steps_per_epoch, 1)))
-    return epochs
+class _KerasFirst(importlib.abc.MetaPathFinder):
+    """Imports Keras quietly (load_keras) just before the first module of this project that needs it: any
+    models.* module but WITHOUT_KERAS, and data.pipeline. It finds nothing itself, and then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if (name.startswith("models.") and name not in WITHOUT_KERAS) or name == "data.pipeline":
+            sys.meta_path.remove(self)
+            load_keras()
 
 
-MODELS: dict[str, Architecture] = {
-    "mlp": Architecture(build_mlp, epochs=10, min_steps=0, batch_size=1024, learning_rate=6e-3, augment="none"),
-    "convnet": Architecture(build_convnet, epochs=3, min_steps=1200, batch_size=128, learning_rate=8e-3, augment="auto"),
-    "reader": Architecture(build_reader, epochs=60, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
-                           kind="reader", max_steps=3500),
-}
-# The registry by kind, for code (and tests) that handle one kind only.
-CLASSIFIERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "classifier"}
-READERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "reader"}
+if "keras" not in sys.modules:
+    sys.meta_path.insert(0, _KerasFirst())
+
+
+def __getattr__(name):
+    if name in REGISTRY_NAMES:
+        return getattr(importlib.import_module("models.registry"), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -3,9 +3,9 @@
     python -m models.export --run-dir runs/convnet_mnist   # rewrite a run's model.keras (standard layers only)
                                                            # and its serving files from it
 
-    from models import export
+    from models import export, litert
     export.write_serving_files(model, run_dir, x_train)   # saved_model/, model_float32.tflite, model_int8.tflite
-    export.LiteModel("runs/convnet_mnist/model_int8.tflite")(pixels)["probabilities"]
+    litert.LiteModel("runs/convnet_mnist/model_int8.tflite")(pixels)["probabilities"]
 
 The SavedModel's serving_default signature, as `saved_model_cli show --all` shows it,
 and both .tflite files keep it:
@@ -43,17 +43,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
-from data.errors import UserError
 from data.pipeline import normalise
 from models import atomic, model_files, runs
 from models.cli import ArgumentParser, entry_point
 from models.ctc import greedy_read
 from models.introspection.graph import reads_numbers
+from models.litert import INPUT, SIGNATURE
 
-SIGNATURE = "serving_default"
-INPUT = "pixels"
 PROBABILITIES = "probabilities"
 DIGIT = "digit"
 # A reader's outputs (the keys of models.ctc.greedy_read's result, renamed for a caller).
@@ -135,22 +132,6 @@ def convert_int8(saved_model_dir: Path, training_images: np.ndarray) -> bytes:
     with warnings.catch_warnings():  # calibration runs the converter's own tf.lite.Interpreter, which warns
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         return converter.convert()
-
-
-class LiteModel:
-    """A .tflite model run by the LiteRT interpreter (ai-edge-litert), through its serving_default signature."""
-
-    def __init__(self, path: Path, threads: int = 1):
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.runner = self.interpreter.get_signature_runner(SIGNATURE)
-        except (ValueError, RuntimeError) as error:
-            raise UserError(f"cannot load {path} as a LiteRT model ({error}); rewrite it "
-                            f"with python -m models.export.") from error
-
-    def __call__(self, pixels: np.ndarray) -> dict:
-        """uint8 pixels (B, H, W, C) -> {"probabilities": float32 (B, K), "digit": int64 (B,)}."""
-        return self.runner(pixels=np.ascontiguousarray(pixels, dtype=np.uint8))
 
 
 @entry_point

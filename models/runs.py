@@ -31,14 +31,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-import numpy
-import tensorflow
-
 from data import VALIDATION_FRACTION, carve_validation, load_recorded
 from data.errors import UserError
-from models import atomic, model_files
-from models.introspection.graph import classifier_shapes
+from models import atomic
 
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
@@ -223,6 +218,10 @@ def publish(staging: Path, run_dir: Path) -> None:
 
 def environment(script: str, arguments: list[str]) -> dict:
     """Library versions and the command line, recorded beside every run."""
+    import keras
+    import numpy
+    import tensorflow
+
     return {
         "python": platform.python_version(),
         "tensorflow": tensorflow.__version__,
@@ -276,6 +275,9 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
 
     data_dir replaces the data folder the run recorded.
     """
+    from models import model_files
+    from models.introspection.graph import classifier_shapes
+
     folder = require_run(run_dir)
     settings = read_config(folder)
     digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)

@@ -12,7 +12,7 @@ import tensorflow as tf
 import evaluate
 from data import UserError
 from data.synthetic import make_images
-from models import CLASSIFIERS, MODELS, export, runs
+from models import CLASSIFIERS, MODELS, export, litert, runs
 
 CASES = [(name, (28, 28, 1)) for name in CLASSIFIERS] + [("convnet", (32, 32, 3))]
 
@@ -71,7 +71,7 @@ def decided(probabilities, margin=1e-4):
 def test_litert_float32_agrees_with_keras(exported):
     model, folder, shape = exported
     pixels = raw_images(shape, seed=3)
-    result = export.LiteModel(folder / runs.TFLITE_FLOAT32_FILE)(pixels)
+    result = litert.LiteModel(folder / runs.TFLITE_FLOAT32_FILE)(pixels)
     expected = keras_probabilities(model, pixels)
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-5)
     sure = decided(expected)
@@ -80,7 +80,7 @@ def test_litert_float32_agrees_with_keras(exported):
 
 def test_litert_int8_takes_raw_pixels_and_computes_in_int8(exported):
     model, folder, shape = exported
-    runner = export.LiteModel(folder / runs.TFLITE_INT8_FILE)
+    runner = litert.LiteModel(folder / runs.TFLITE_INT8_FILE)
     (pixels_in,) = runner.interpreter.get_input_details()
     assert pixels_in["dtype"] == np.uint8 and list(pixels_in["shape_signature"]) == [-1, *shape]
     details = runner.interpreter.get_tensor_details()
@@ -102,7 +102,7 @@ def test_int8_loses_at_most_0_3_points_on_a_trained_model(trained_mlp, tmp_path)
     pixels, labels = make_images(2000, (28, 28, 1), np.random.default_rng(11))
     accuracy = {}
     for name in (runs.TFLITE_FLOAT32_FILE, runs.TFLITE_INT8_FILE):
-        accuracy[name] = float((export.LiteModel(tmp_path / name)(pixels)["digit"] == labels).mean())
+        accuracy[name] = float((litert.LiteModel(tmp_path / name)(pixels)["digit"] == labels).mean())
     keras_accuracy = float((keras_probabilities(model, pixels).argmax(1) == labels).mean())
     assert keras_accuracy > 0.9, f"the test model learnt too little ({keras_accuracy:.3f}) for the bound to mean much"
     assert accuracy[runs.TFLITE_FLOAT32_FILE] == keras_accuracy
@@ -160,4 +160,4 @@ def test_models_export_without_a_run_is_one_line(tmp_path, capsys):
 def test_a_file_that_is_not_tflite_is_a_user_error(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"not a flatbuffer at all")
     with pytest.raises(UserError, match="cannot load"):
-        export.LiteModel(tmp_path / "model.tflite")
+        litert.LiteModel(tmp_path / "model.tflite")

@@ -5,6 +5,7 @@ pixels and its columns read by a few lines of numpy (argmax, merge runs, drop bl
 """
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,7 +16,7 @@ import predict
 from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
 from data.photos import read_image
 from data.synthetic import draw_digit
-from models import export, model_files
+from models import export, litert, model_files
 from models.ctc import BLANK
 from models.reader import build_reader
 
@@ -132,10 +133,52 @@ def test_litert_reading_matches_keras(shape, tmp_path):
     columns = np.asarray(model(pixels.astype(np.float32) / 255, training=False))
     expected = [numpy_reading(row) for row in columns]
     for name in ("model_float32.tflite", "model_int8.tflite"):
-        lite = export.LiteModel(tmp_path / name)
+        lite = litert.LiteModel(tmp_path / name)
         outputs = {key: np.concatenate([lite(pixels[index:index + 1])[key] for index in range(len(pixels))])
                    for key in export.READING.values()}
         assert outputs["digits"].shape == (8, MAX_DIGITS) and outputs["digits"].dtype == np.int32
         assert ((outputs["digits"] >= 0) | (outputs["digits"] == PADDING)).all()
         if name == "model_float32.tflite":
             assert decode(outputs["digits"]) == expected
+
+
+def test_predict_with_litert_reads_what_keras_reads_without_importing_tensorflow(reader_file, tmp_path):
+    """A run folder with model.keras and its LiteRT files: predict.py's default (LiteRT) and --runtime keras give
+    the same numbers, and the LiteRT answer comes from a process that never imported TensorFlow."""
+    import subprocess
+    import sys
+
+    path, model = reader_file
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model_files.save_model(model, run_dir / "model.keras", training_setup=False)
+    pixels = np.random.default_rng(5).integers(0, 256, (8, *model.input_shape[1:]), dtype=np.uint8)
+    export.write_serving_files(model, run_dir, pixels)
+    photos = []
+    for index, number in enumerate(["23", "4051", "7"]):
+        photos.append(tmp_path / f"number{index}.png")
+        drawn_number(number, index).save(photos[-1])
+    answers = {}
+    for runtime in ("litert", "keras"):
+        command = (f"import sys, predict; code = predict.main(sys.argv[1:]); "
+                   f"print('tensorflow' in sys.modules, code)")
+        result = subprocess.run([sys.executable, "-c", command, *map(str, photos), "--run-dir", str(run_dir),
+                                 "--json", "--runtime", runtime], capture_output=True, text=True, check=True,
+                                cwd=Path(predict.__file__).parent)
+        *lines, imported = result.stdout.splitlines()
+        assert imported == f"{runtime == 'keras'} 0"
+        answers[runtime] = [json.loads(line) for line in lines]
+    for lite, full in zip(answers["litert"], answers["keras"]):
+        assert lite["number"] == full["number"]
+        assert lite["probability"] == pytest.approx(full["probability"], abs=1e-3)
+
+
+def test_runtime_litert_needs_the_run_file(reader_file, tmp_path, capsys):
+    path, _ = reader_file
+    photo = tmp_path / "door.png"
+    drawn_number("12", 1).save(photo)
+    assert predict.main([str(photo), "--run-dir", str(path.parent), "--runtime", "litert"]) == 2  # no .tflite there
+    assert "model_float32.tflite" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse's way out, one line and status 2
+        predict.main([str(photo), "--model-file", str(path), "--runtime", "litert"])
+    assert exit_.value.code == 2 and "--run-dir" in capsys.readouterr().err

@@ -1,0 +1,54 @@
+"""The registry: each model builder by name, with the training recipe that suits it (see models/__init__.py).
+
+`from models import MODELS` imports it, and Keras with it.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from models.convnet import build_convnet
+from models.mlp import build_mlp
+from models.reader import build_reader
+
+KINDS = ("classifier", "reader")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A builder and the training settings it was tuned with (see README, Results)."""
+
+    build: Callable[..., keras.Model]
+    epochs: int  # at least; small data sets get more, to reach min_steps
+    min_steps: int  # optimiser steps a run needs whatever the data set's size
+    batch_size: int  # images per step
+    learning_rate: float  # peak of the one-cycle schedule
+    augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
+    kind: str = "classifier"  # one of KINDS
+    max_steps: int | None = None  # at most, whatever the data set's size (fewer epochs on large ones)
+
+    @property
+    def reads_numbers(self) -> bool:
+        return self.kind == "reader"
+
+
+def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
+    """The recipe's epochs, or more where an epoch is too short to reach min_steps, or fewer (at least one)
+    where the epochs would pass max_steps."""
+    epochs = max(architecture.epochs, math.ceil(architecture.min_steps / max(steps_per_epoch, 1)))
+    if architecture.max_steps:
+        epochs = min(epochs, max(1, architecture.max_steps // max(steps_per_epoch, 1)))
+    return epochs
+
+
+MODELS: dict[str, Architecture] = {
+    "mlp": Architecture(build_mlp, epochs=10, min_steps=0, batch_size=1024, learning_rate=6e-3, augment="none"),
+    "convnet": Architecture(build_convnet, epochs=3, min_steps=1200, batch_size=128, learning_rate=8e-3, augment="auto"),
+    "reader": Architecture(build_reader, epochs=60, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
+                           kind="reader", max_steps=3500),
+}
+# The registry by kind, for code (and tests) that handle one kind only.
+CLASSIFIERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "classifier"}
+READERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "reader"}
