@@ -15,6 +15,7 @@ import hashlib
 import io
 import shutil
 import tarfile
+import warnings
 from pathlib import Path
 
 import h5py
@@ -426,12 +427,34 @@ def test_cache_is_rebuilt_when_the_archive_changes(archives_dir):
         assert str(cache["digest"]) == checksums["train.tar.gz"]
 
 
-def test_a_damaged_cache_is_rebuilt(archives_dir):
+@pytest.mark.parametrize("content", [b"PK\x03\x04 cut short", b"my own notes", "npz"])
+def test_a_file_the_project_did_not_write_is_never_replaced(archives_dir, content):
+    # A cache is written whole or not at all, so a damaged file, or any other file, at the cache's name is a
+    # user's: it stays as it was, the numbers still load, and a warning says why they are not cached.
     folder, checksums = archives_dir
-    cache_path("test.tar.gz", folder, INPUT_SHAPE).write_bytes(b"PK\x03\x04 cut short")
-    assert decode(load_split("test.tar.gz", folder, checksums=checksums)[1]) == EXPECTED["test"]
-    with np.load(cache_path("test.tar.gz", folder, INPUT_SHAPE)) as cache:
-        assert str(cache["digest"]) == checksums["test.tar.gz"]
+    path = cache_path("test.tar.gz", folder, INPUT_SHAPE)
+    if content == "npz":
+        np.savez(path, images=np.zeros((1, *INPUT_SHAPE), np.uint8))  # an .npz, but not one of ours
+        content = path.read_bytes()
+    else:
+        path.write_bytes(content)
+    with pytest.warns(UserWarning, match="not written by this project"):
+        assert decode(load_split("test.tar.gz", folder, checksums=checksums)[1]) == EXPECTED["test"]
+    assert path.read_bytes() == content
+
+
+def test_a_stale_cache_of_ours_is_replaced(archives_dir):
+    folder, checksums = archives_dir
+    load_split("test.tar.gz", folder, checksums=checksums)
+    path = cache_path("test.tar.gz", folder, INPUT_SHAPE)
+    with np.load(path) as cache:
+        arrays = dict(cache)
+    np.savez(path, **{**arrays, "version": np.int64(0)})  # written by an older version of this module
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: it is ours
+        assert decode(load_split("test.tar.gz", folder, checksums=checksums)[1]) == EXPECTED["test"]
+    with np.load(path) as cache:
+        assert int(cache["version"]) == data.svhn_format1.CACHE_VERSION
 
 
 def test_an_unwritable_cache_warns_and_still_loads(archives_dir, monkeypatch):
