@@ -30,19 +30,18 @@ SEQUENCE_WIDTH = 192
 DROPOUT = 0.2
 
 
+def strides(trunk=TRUNK) -> tuple[int, int]:
+    """(height, width): input pixels per output row and column, the products of the trunk's poolings."""
+    height = width = 1
+    for _, pool in trunk:
+        if pool:
+            height, width = height * pool[0], width * pool[1]
+    return height, width
+
+
 def width_stride(trunk=TRUNK) -> int:
-    """Input pixels per output column: the product of the width poolings."""
-    stride = 1
-    for _, pool in trunk:
-        stride *= pool[1] if pool else 1
-    return stride
-
-
-def height_stride(trunk=TRUNK) -> int:
-    stride = 1
-    for _, pool in trunk:
-        stride *= pool[0] if pool else 1
-    return stride
+    """Input pixels per output column."""
+    return strides(trunk)[1]
 
 
 def build_reader(input_shape: tuple[int, int, int], num_classes: int = DIGITS, trunk=TRUNK) -> keras.Model:
@@ -50,10 +49,11 @@ def build_reader(input_shape: tuple[int, int, int], num_classes: int = DIGITS, t
     height, width, _ = input_shape
     if num_classes != DIGITS:
         raise UserError(f"the reader reads digits 0-9, and this data set has {num_classes} classes.")
-    columns = width // width_stride(trunk)
-    if height < height_stride(trunk) or columns < 2 * MAX_DIGITS - 1:
-        raise UserError(f"the reader needs images at least {height_stride(trunk)} pixels tall and "
-                        f"{(2 * MAX_DIGITS - 1) * width_stride(trunk)} wide (two columns per digit), and these "
+    row_pixels, column_pixels = strides(trunk)
+    columns = width // column_pixels
+    if height < row_pixels or columns < 2 * MAX_DIGITS - 1:
+        raise UserError(f"the reader needs images at least {row_pixels} pixels tall and "
+                        f"{(2 * MAX_DIGITS - 1) * column_pixels} wide (two columns per digit), and these "
                         f"are {height}x{width}.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
