@@ -23,6 +23,7 @@ from models import quiet_stderr
 SIGNATURE = "serving_default"
 INPUT = "pixels"
 READER_OUTPUT = "digits"  # only a number reader's signature has it
+COLUMN_PROBABILITIES = "/probabilities"  # in the name of a reader's (1, T, K + 1) softmax tensor (models/reader.py)
 
 
 class LiteModel:
@@ -47,6 +48,14 @@ class LiteModel:
     def reads_numbers(self) -> bool:
         """Whether the model is a number reader (its outputs are a reading, not class probabilities)."""
         return READER_OUTPUT in self.runner.get_output_details()
+
+    def column_width(self) -> float:
+        """A reader's input pixels per column: its input width over the columns T of its probabilities tensor,
+        which the file keeps under the layer's name."""
+        for tensor in self.interpreter.get_tensor_details():
+            if COLUMN_PROBABILITIES in tensor["name"] and len(tensor["shape"]) == 3:
+                return self.input_shape[1] / int(tensor["shape"][1])
+        raise UserError("this LiteRT file has no column probabilities; is it a number reader's?")
 
     def __call__(self, pixels: np.ndarray) -> dict:
         """uint8 pixels (B, H, W, C) -> the signature's outputs by name, each with B rows."""

@@ -160,8 +160,7 @@ def test_predict_with_litert_reads_what_keras_reads_without_importing_tensorflow
         drawn_number(number, index).save(photos[-1])
     answers = {}
     for runtime in ("litert", "keras"):
-        command = (f"import sys, predict; code = predict.main(sys.argv[1:]); "
-                   f"print('tensorflow' in sys.modules, code)")
+        command = "import sys, predict; code = predict.main(sys.argv[1:]); print('tensorflow' in sys.modules, code)"
         result = subprocess.run([sys.executable, "-c", command, *map(str, photos), "--run-dir", str(run_dir),
                                  "--json", "--runtime", runtime], capture_output=True, text=True, check=True,
                                 cwd=Path(predict.__file__).parent)
@@ -182,3 +181,38 @@ def test_runtime_litert_needs_the_run_file(reader_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:  # argparse's way out, one line and status 2
         predict.main([str(photo), "--model-file", str(path), "--runtime", "litert"])
     assert exit_.value.code == 2 and "--run-dir" in capsys.readouterr().err
+
+
+class _Geometry:
+    """A stand-in reader for zoomed_region: 32x96 input, 4 input pixels per column."""
+
+    input_shape = (32, 96, 3)
+
+    @staticmethod
+    def column_width():
+        return 4.0
+
+
+def reading(columns) -> dict:
+    return {"columns": np.array(list(columns) + [PADDING] * (MAX_DIGITS - len(columns)))}
+
+
+def test_a_number_read_across_little_of_the_photo_is_read_again_around_it():
+    # A 176x31 photo fits the 96x32 input as 96x17 (176 * 96 / 176 wide, no padding to the left), so input
+    # column c covers photo pixels 4c * 176/96 to 4(c + 1) * 176/96.
+    region = predict.zoomed_region(reading([10, 11]), (0, 176), 31, _Geometry)
+    start, stop = 40 * 176 / 96, 48 * 176 / 96
+    digit = (stop - start) / 2
+    margin = predict.ZOOM_MARGIN * digit
+    assert region == (round(start - margin), round(stop + margin))
+    # The same within a region already zoomed: offsets add up.
+    assert predict.zoomed_region(reading([10, 11]), (100, 276), 31, _Geometry) == (100 + region[0], 100 + region[1])
+    # A lone digit: its width is taken from the photo's height.
+    lone = predict.zoomed_region(reading([10]), (0, 176), 31, _Geometry)
+    assert lone == (round(40 * 176 / 96 - predict.ZOOM_MARGIN * predict.LONE_DIGIT_WIDTH * 31),
+                    round(44 * 176 / 96 + predict.ZOOM_MARGIN * predict.LONE_DIGIT_WIDTH * 31))
+
+
+def test_a_number_filling_the_photo_or_nothing_read_is_not_zoomed():
+    assert predict.zoomed_region(reading([2, 6, 12, 20]), (0, 176), 31, _Geometry) is None  # spans most of it
+    assert predict.zoomed_region(reading([]), (0, 176), 31, _Geometry) is None

@@ -111,14 +111,18 @@ def seen_by_model(original: np.ndarray, seen: np.ndarray, probabilities: np.ndar
     return figure
 
 
-def number_seen(original: np.ndarray, seen: np.ndarray, number: str, digit_x, title: str):
+def number_seen(original: np.ndarray, seen: np.ndarray, number: str, digit_x, title: str, region=None):
     """A photo (h, w, 3) uint8 and the pixels a reader got (H, W, C) uint8, with each digit read marked.
 
     digit_x: (len(number),) where each digit was read, in the reader's input pixels (its column's middle).
+    region: (left, right), the photo's columns the reader got, outlined on the photo if not the whole width.
     """
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1.6]})
     axes[0].imshow(original)
     axes[0].set_title(f"{title} ({original.shape[1]}x{original.shape[0]})", fontsize=9)
+    if region is not None and tuple(region) != (0, original.shape[1]):
+        axes[0].add_patch(plt.Rectangle((region[0] - 0.5, -0.5), region[1] - region[0], original.shape[0],
+                                        fill=False, edgecolor="tab:orange", linewidth=2))
     axes[1].imshow(seen[..., 0] if seen.shape[-1] == 1 else seen, cmap="gray", vmin=0, vmax=255,
                    interpolation="nearest")
     for digit, x in zip(number, digit_x):
