@@ -4,6 +4,9 @@
     python evaluate.py --run-dir runs/mlp_mnist
     python evaluate.py --run-dir runs/reader_svhn-numbers
 
+    python evaluate.py --robustness               # accuracy under turns, sizes, moves, light, noise, blur, cover
+    python evaluate.py --run-dir runs/convnet_mnist --robustness --compare runs/mlp_mnist runs/convnet_aug
+
 Writes into the run directory evaluation.json, confusion_matrix.png and
 mistakes.png. For a digit classifier: accuracy, per-class precision, recall and
 F1, and the confusion matrix. For a number reader: whole-number accuracy (every
@@ -11,6 +14,12 @@ digit and the length right), per-digit and length accuracy, accuracy by the
 number's length, and the confusion of true and read lengths (the figure in
 confusion_matrix.png). Both say how well the exported SavedModel agrees with
 model.keras; mistakes.png shows the most confident mistakes.
+
+With --robustness, instead: the robustness sweep (models/robustness.py) on
+--robustness-images test images chosen by --seed, written as robustness.json
+and robustness.png into the run directory; with --compare, the same images and
+changes for every run named (each gets its own files), and all runs in one
+figure, robustness_compare.png in --run-dir.
 """
 
 import sys
@@ -18,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from models.cli import ArgumentParser, entry_point, positive_int
-from models import atomic, runs
+from models.cli import ArgumentParser, entry_point, positive_int, seed_value
+from models import atomic, robustness, runs
 from models.ctc import greedy_read
 from models.drawing import results, save_figure
 from models.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
@@ -42,6 +51,10 @@ class EvaluateConfig:
     run_dir: Path
     data_dir: Path | None  # None: the folder the run was trained from
     max_mistakes: int
+    robustness: bool = False  # the robustness sweep instead of the standard evaluation
+    robustness_images: int = 2000
+    compare: tuple[Path, ...] = ()  # more runs swept on the same images
+    seed: int = 0  # picks the sweep's images, and draws its noise and covers
 
 
 @dataclass(frozen=True)
@@ -63,8 +76,21 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
                         help="folder with the data files (default: the one the run was trained from)")
     parser.add_argument("--max-mistakes", type=positive_int, default=48,
                         help="misclassified images (or wrongly read numbers) shown in mistakes.png")
+    parser.add_argument("--robustness", action="store_true",
+                        help="instead: accuracy under graded turns, sizes, moves, light, inversion, noise, blur and "
+                             f"cover, into {runs.ROBUSTNESS_FILE} and {runs.ROBUSTNESS_FIGURE}")
+    parser.add_argument("--robustness-images", type=positive_int, default=2000,
+                        help="test images in the robustness sweep")
+    parser.add_argument("--compare", type=Path, nargs="+", default=[], metavar="RUN_DIR",
+                        help=f"with --robustness: more runs swept on the same images, all drawn in "
+                             f"{runs.ROBUSTNESS_COMPARE_FIGURE}")
+    parser.add_argument("--seed", type=seed_value, default=0,
+                        help="with --robustness: picks the test images and draws the noise and covers")
     args = parser.parse_args(argv)
-    return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes)
+    if args.compare and not args.robustness:
+        parser.error("--compare goes with --robustness")
+    return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes, args.robustness,
+                          args.robustness_images, tuple(args.compare), args.seed)
 
 
 def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
@@ -261,9 +287,61 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     return evaluation
 
 
+# ----------------------------------------------------------------------------- the robustness sweep
+
+
+JUDGES = {"classifier": robustness.classifier_judge, "reader": robustness.reader_judge}
+
+
+def sweep_runs(config: EvaluateConfig) -> dict[str, dict]:
+    """The robustness sweep of --run-dir and every --compare run on the same test images: each run's
+    robustness.json and robustness.png written into its folder, robustness_compare.png into --run-dir's if
+    there is more than one run. Returns run folder -> robustness.json content."""
+    opened = [runs.open_run(run_dir, config.data_dir) for run_dir in (config.run_dir, *config.compare)]
+    first = opened[0]
+    for run in opened[1:]:
+        if (run.settings["dataset"], run.digits.input_shape) != (first.settings["dataset"], first.digits.input_shape):
+            raise UserError(f"{run.folder} was trained on {run.settings['dataset']} "
+                            f"({'x'.join(map(str, run.digits.input_shape))}) and {first.folder} on "
+                            f"{first.settings['dataset']} ({'x'.join(map(str, first.digits.input_shape))}); "
+                            f"--compare needs runs on the same test images.")
+    picked = robustness.pick(len(first.digits.y_test), config.robustness_images, config.seed)
+    images, labels = first.digits.x_test[picked], first.digits.y_test[picked]
+    sweeps = {}
+    for run in opened:
+        kind = "reader" if reads_numbers(run.model) else "classifier"
+        result = {"dataset": run.settings["dataset"], "kind": kind,
+                  **robustness.sweep(JUDGES[kind](run.model, labels), images, config.seed)}
+        atomic.write_json(run.folder / runs.ROBUSTNESS_FILE, result)
+        save_figure(results.robustness({run.folder.name: result}, f"{run.folder.name} on {len(images)} "
+                                       f"{run.settings['dataset']} test images"), run.folder / runs.ROBUSTNESS_FIGURE)
+        sweeps[str(run.folder)] = result
+    if len(opened) > 1:
+        figure = results.robustness({Path(folder).name: result for folder, result in sweeps.items()},
+                                    f"{len(images)} {first.settings['dataset']} test images")
+        save_figure(figure, first.folder / runs.ROBUSTNESS_COMPARE_FIGURE)
+    return sweeps
+
+
+def sweep_summary(folder: str, result: dict) -> str:
+    """One line: the clean accuracy and the accuracy at a few telling strengths."""
+    def at(name, strength):
+        curve = result[name]
+        return curve["accuracy"][curve["strengths"].index(strength)]
+    return (f"{folder}: clean {result['clean']:.4f}; turned 30 degrees {at('rotation', 30):.4f}, -30 "
+            f"{at('rotation', -30):.4f}; scaled 0.7 {at('scale', 0.7):.4f}, 1.3 {at('scale', 1.3):.4f}; "
+            f"inverted {at('inversion', 1.0):.4f}")
+
+
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    if config.robustness:
+        for folder, result in sweep_runs(config).items():
+            print(sweep_summary(folder, result))
+        print(f"{runs.ROBUSTNESS_FILE} and {runs.ROBUSTNESS_FIGURE} in each run folder"
+              + (f", {runs.ROBUSTNESS_COMPARE_FIGURE} in {config.run_dir}" if config.compare else ""))
+        return 0
     evaluation = evaluate(config)
     parity = evaluation.content["savedmodel_parity"]
     print(f"{evaluation.summary}; figures and evaluation.json in {config.run_dir}")

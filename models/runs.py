@@ -48,12 +48,16 @@ LOGS_DIR = "logs"  # TensorBoard logs, with train.py --tensorboard
 EVALUATION_FILE = "evaluation.json"  # evaluate.py
 CONFUSION_FILE = "confusion_matrix.png"
 MISTAKES_FILE = "mistakes.png"
+ROBUSTNESS_FILE = "robustness.json"  # evaluate.py --robustness
+ROBUSTNESS_FIGURE = "robustness.png"
+ROBUSTNESS_COMPARE_FIGURE = "robustness_compare.png"  # ... --compare
 FIGURES_DIR = "figures"  # visualize.py
 # Every name the project writes at the top of a run folder. A folder holding anything
 # else is not replaced: the other entries are someone's own files.
 PROJECT_FILES = frozenset({
     MODEL_FILE, SAVED_MODEL_DIR, TFLITE_FLOAT32_FILE, TFLITE_INT8_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
-    CURVES_FILE, LOGS_DIR, EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, FIGURES_DIR,
+    CURVES_FILE, LOGS_DIR, EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, FIGURES_DIR, ROBUSTNESS_FILE,
+    ROBUSTNESS_FIGURE, ROBUSTNESS_COMPARE_FIGURE,
 })
 TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (models/resume.py)
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version

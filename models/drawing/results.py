@@ -166,3 +166,36 @@ def length_confusion(counts: np.ndarray, true_lengths: list[int], read_lengths: 
     axis.set_title(f"{counts[~right].sum()} of {counts.sum()} test numbers read at the wrong length", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def robustness(sweeps: dict[str, dict], title: str):
+    """One small panel per change (models/robustness.py): accuracy against strength, a line per run, each
+    run's clean accuracy dashed in its colour and the unchanged strength marked grey.
+
+    sweeps: run label -> robustness.json content; every run swept over the same changes and strengths.
+    """
+    first = next(iter(sweeps.values()))
+    names = [name for name, value in first.items() if isinstance(value, dict)]
+    columns = 4
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, name in zip(axes.flat, names):
+        for colour, (label, result) in zip(colours, sweeps.items()):
+            curve = result[name]
+            axis.plot(curve["strengths"], curve["accuracy"], "o-", color=colour, markersize=3, linewidth=1.3,
+                      label=label)
+            axis.axhline(result["clean"], color=colour, linestyle="--", linewidth=0.8, alpha=0.7)
+        axis.set_title(name.replace("_", " "), fontsize=9)
+        axis.set_xlabel(first[name]["unit"], fontsize=8)
+        axis.set_ylim(0, 1.02)
+        axis.tick_params(labelsize=7)
+        axis.grid(alpha=0.3)
+    for axis in axes.flat[len(names):]:
+        axis.axis("off")
+    axes.flat[0].set_ylabel("accuracy", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower right", fontsize=8, frameon=False)
+    figure.suptitle(f"{title} (dashed: accuracy on the unchanged images)", fontsize=10)
+    figure.tight_layout()
+    return figure
