@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import dry_run_reader
 from matplotlib.pyplot import imread
 
 import evaluate
 import train
-from conftest import dry_run_reader
 from data import transforms
 from models import robustness
 
