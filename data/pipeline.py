@@ -17,10 +17,17 @@ import tensorflow as tf
 #   street: photos of house numbers; small moves, turns and zooms with the edge
 #           pixels repeated (a street has no black border), then brightness and
 #           contrast changes like those of light and camera.
-AUGMENTATIONS = ("none", "shift", "street")
+#   handwriting: digits written at a slant, larger or smaller, off-centre, as a
+#           phone held at an angle sees them; large turns, zooms and moves, black
+#           fill (evaluate.py --robustness measures what it buys).
+AUGMENTATIONS = ("none", "shift", "street", "handwriting")
 MAX_SHIFT = 0.08  # of the image side: about 2 pixels on 28x28, 3 on 32x32
 MAX_ROTATION = 10.0  # degrees, either way
 MAX_ZOOM = 0.1  # scale factors 0.9..1.1
+HANDWRITING_SHIFT = 0.1  # of the side: about 3 pixels on 28x28
+HANDWRITING_ROTATION = 30.0  # degrees, either way
+HANDWRITING_ZOOM = 0.3  # scale factors 0.7..1.3
+HANDWRITING_SHARE = 0.5  # of the images moved; the rest keep the upright, centred digits clean accuracy needs
 MAX_BRIGHTNESS = 0.15  # added to pixels in [0, 1]
 CONTRAST_RANGE = (0.6, 1.4)  # factor on each image's deviation from its mean
 
@@ -30,12 +37,14 @@ def normalise(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 255.0
 
 
-def random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=0.0, max_zoom=0.0, fill_mode="CONSTANT"):
+def random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=0.0, max_zoom=0.0, fill_mode="CONSTANT",
+                  share=1.0):
     """Move, turn and zoom each image of a float batch (B, H, W, C) about its centre, by random amounts.
 
     Amounts are uniform in +-max_shift (of the side), +-max_rotation (degrees) and
     1 +- max_zoom, drawn from a stateless generator keyed by `seed` (shape (2,)
-    int), so a pipeline that passes a fresh seed per batch is reproducible.
+    int), so a pipeline that passes a fresh seed per batch is reproducible. Only a
+    random `share` of the images is moved; the others pass as they are.
     Sampling is bilinear; fill_mode "CONSTANT" fills with black, "NEAREST" repeats
     the edge. This is the op keras.layers.RandomTranslation and RandomRotation
     apply; calling it directly keeps the tf.data pipeline free of the layers'
@@ -45,6 +54,8 @@ def random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=0.0, max_zoom=
     count = shape[0]
     height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
     draws = tf.random.stateless_uniform([count, 4], seed, -1.0, 1.0)  # (B, [dx, dy, angle, zoom])
+    if share < 1.0:
+        draws *= tf.cast(tf.random.stateless_uniform([count, 1], seed + 3) < share, tf.float32)
     dx, dy = draws[:, 0] * max_shift * width, draws[:, 1] * max_shift * height  # pixels
     angle = draws[:, 2] * max_rotation * (3.141592653589793 / 180)
     zoom = 1.0 + draws[:, 3] * max_zoom
@@ -85,6 +96,9 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, name: str) -> tf.Tensor:
         moved = random_affine(images, seed, max_shift=MAX_SHIFT, max_rotation=MAX_ROTATION,
                               max_zoom=MAX_ZOOM, fill_mode="NEAREST")
         return random_light(moved, seed + 2)
+    if name == "handwriting":
+        return random_affine(images, seed, max_shift=HANDWRITING_SHIFT, max_rotation=HANDWRITING_ROTATION,
+                             max_zoom=HANDWRITING_ZOOM, share=HANDWRITING_SHARE)
     return images
 
 

@@ -984,3 +984,32 @@ def test_street_augmentation_never_mirrors():
         same = np.sum(centred(picture) * centred(image[0]))
         mirrored = np.sum(centred(picture) * centred(image[0, :, ::-1]))
         assert same > mirrored
+
+
+def test_handwriting_augmentation_turns_and_zooms_a_share_of_the_images_within_its_bounds():
+    import scipy.ndimage
+    import tensorflow as tf
+
+    from data import pipeline
+
+    # A bright pixel 8 px right of the centre of 33x33 images: its distance from the centre says the zoom,
+    # its angle the turn (shifts off here); an image left alone keeps it exactly where it was.
+    probe = np.zeros((400, 33, 33, 1), np.float32)
+    probe[:, 16, 24] = 1.0
+    moved = pipeline.random_affine(tf.constant(probe), tf.constant([7, 8]), max_shift=0.0, max_rotation=30.0,
+                                   max_zoom=0.3, share=0.5).numpy()
+    untouched = np.array([np.array_equal(image, probe[0]) for image in moved])
+    assert 0.4 < untouched.mean() < 0.6  # about half
+    angles, factors = [], []
+    for image in moved[~untouched]:
+        row, col = scipy.ndimage.center_of_mass(image[..., 0])
+        angles.append(np.degrees(np.arctan2(16 - row, col - 16)))
+        factors.append(np.hypot(row - 16, col - 16) / 8)
+    assert max(np.abs(angles)) <= 32 and np.ptp(angles) > 40  # 30 degrees, and a bilinear blur of one pixel
+    assert 0.65 <= min(factors) and max(factors) <= 1.35 and np.ptp(factors) > 0.3  # 0.7..1.3, blurred likewise
+    # The named augmentation is this, with the module's bounds, and black fill.
+    named = pipeline.augment_batch(tf.constant(probe[:8]), tf.constant([1, 2]), "handwriting").numpy()
+    direct = pipeline.random_affine(tf.constant(probe[:8]), tf.constant([1, 2]), pipeline.HANDWRITING_SHIFT,
+                                    pipeline.HANDWRITING_ROTATION, pipeline.HANDWRITING_ZOOM,
+                                    share=pipeline.HANDWRITING_SHARE).numpy()
+    np.testing.assert_array_equal(named, direct)
