@@ -1,0 +1,54 @@
+"""From one neuron to a convnet: the founding texts' worked examples, runnable, drawn and checked.
+
+    python -m lessons.neuron     # a neuron, activations, steps from sigmoid pairs, a net fitting sin
+    python -m lessons.pixels     # the 12-3-2 network telling 0 from 1 in 4x3 pixels, backprop by hand
+    python -m lessons.xor        # NeuralNetwork([2, 2, 1]) learning XOR, and why one layer cannot
+    python -m lessons.fitting    # under- and over-fitting, learning rate, batch size, on 1,000 MNIST images
+
+Each lesson prints what it found in a few lines and writes its figures as PNG
+files to --out (default runs/lessons/<name>/). This module holds what they share:
+the command line (--seed, --out) and the output folder.
+"""
+
+import os
+from pathlib import Path
+
+from data.errors import UserError
+from models.cli import ArgumentParser, seed_value
+
+RUNS = Path("runs") / "lessons"  # relative to where the lesson is run, like train.py's runs/
+
+
+def lesson_parser(name: str, description: str) -> ArgumentParser:
+    """A parser with the two flags every lesson takes; errors are one line and exit status 2."""
+    parser = ArgumentParser(prog=f"python -m lessons.{name}", description=description)
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed for every random draw of the lesson")
+    parser.add_argument("--out", type=Path, default=RUNS / name,
+                        help="folder for the figures (created if missing; only the lesson's named PNGs are written)")
+    return parser
+
+
+def output_folder(out: Path) -> Path:
+    """`out`, created if missing; UserError if it cannot hold our files. Checked before any work starts."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; pass a folder for the figures.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the folder --out {out} ({error.strerror}); pass a writable folder.") from error
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into --out {out}; pass a writable folder.")
+    return out
+
+
+def save_figures(figures: dict, out: Path) -> list[Path]:
+    """Save {file name: matplotlib figure} into `out` as PNGs, each whole or not at all; returns the paths."""
+    # Imported here, not at the top: it chooses the Agg backend before pyplot loads, and it loads Keras.
+    from models.drawing import save_figure
+
+    written = []
+    for name, figure in figures.items():
+        save_figure(figure, out / name)
+        written.append(out / name)
+    return written
