@@ -4,6 +4,7 @@
     python -m lessons.pixels     # the 12-3-2 network telling 0 from 1 in 4x3 pixels, backprop by hand
     python -m lessons.xor        # NeuralNetwork([2, 2, 1]) learning XOR, and why one layer cannot
     python -m lessons.fitting    # under- and over-fitting, learning rate, batch size, on 1,000 MNIST images
+    python -m lessons.hidden     # what the 784-512-256-10 MLP's hidden units respond to, and how readable
 
 Each lesson prints what it found in a few lines and writes its figures as PNG
 files to --out (default runs/lessons/<name>/). This module holds what they share:

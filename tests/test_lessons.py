@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from data import default_data_dir
-from lessons import fitting, neuron, pixels, xor
+from lessons import fitting, hidden, neuron, pixels, xor
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -286,3 +286,36 @@ def test_unwritable_out_is_one_line_and_status_2(tmp_path, capsys):
         assert "pass a writable folder" in capsys.readouterr().err
     finally:
         locked.chmod(0o700)
+
+
+# ---------------------------------------------------------------- hidden
+
+
+def test_top_images_and_purity_against_brute_force():
+    activations = np.random.default_rng(0).normal(size=(50, 6))
+    best = hidden.top_images(activations, 4)
+    for unit in range(6):
+        assert best[unit].tolist() == sorted(range(50), key=lambda image: -activations[image, unit])[:4]
+    np.testing.assert_allclose(hidden.purity(np.array([[1, 1, 2], [3, 4, 5], [7, 7, 7]])), [2 / 3, 1 / 3, 1])
+
+
+@pytest.mark.skipif(not has_mnist(default_data_dir()), reason=f"no MNIST in {default_data_dir()} "
+                                                               "(set DIGITS_DATA_DIR)")
+def test_trained_mlp_units_top_images_are_mostly_one_digit(tmp_path):
+    config = hidden.parse_args(["--train-images", "20000", "--out", str(tmp_path)])
+    digits = hidden.load_digits(config)
+    model, accuracy = hidden.train_mlp(digits, config)
+    assert accuracy > 0.9
+    kernel, bias = model.get_layer("dense1").get_weights()
+    pixels_ = digits.x_test.reshape(len(digits.x_test), -1).astype("float32") / 255
+    dense1 = np.maximum(pixels_ @ kernel + bias, 0)  # the first layer's ReLU units, by numpy
+    responding = dense1.max(axis=0) > 0
+    shares = hidden.purity(digits.y_test[hidden.top_images(dense1, 9)[responding]])
+    chance = hidden.purity(digits.y_test[np.random.default_rng(0).integers(len(digits.y_test), size=(500, 9))])
+    assert np.median(shares) >= 0.6 > np.median(chance)
+
+
+def test_hidden_lesson_runs(tmp_path, capsys):
+    assert hidden.main(["--data", "synthetic", "--train-images", "300", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    assert_pngs(tmp_path, ["templates.png", "top_images_dense1.png", "top_images_dense2.png"])
+    assert "random sets of 9 test images" in capsys.readouterr().out
