@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from data.errors import UserError
-from models.cli import ArgumentParser, seed_value
+from models.cli import ArgumentParser, entry_point, seed_value
 
 RUNS = Path("runs") / "lessons"  # relative to where the lesson is run, like train.py's runs/
 
@@ -53,3 +53,17 @@ def save_figures(figures: dict, out: Path) -> list[Path]:
         save_figure(figure, out / name)
         written.append(out / name)
     return written
+
+
+def lesson_main(run, parse_args):
+    """A lesson's main(argv) -> status: parse, run, print the findings and then the figures written. Errors
+    are one line (models.cli.entry_point). run(config) returns (figure paths, lines to print)."""
+
+    @entry_point
+    def main(argv: list[str] | None = None) -> int:
+        written, lines = run(parse_args(argv))
+        for line in [*lines, *map(str, written)]:
+            print(line)
+        return 0
+
+    return main

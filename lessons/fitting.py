@@ -30,8 +30,8 @@ from matplotlib.figure import Figure
 
 from data import default_data_dir
 from data.errors import UserError
-from lessons import lesson_parser, output_folder, save_figures
-from models.cli import entry_point, positive_int
+from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from models.cli import positive_int
 
 CAPACITIES = {"too small": (2,), "about right": (32,), "too large": (256, 256)}  # hidden units per layer
 LEARNING_RATES = (0.001, 0.01, 0.1, 1.0, 10.0)  # SGD step sizes, each ten times the last
@@ -300,16 +300,7 @@ def run(config: FittingConfig) -> tuple[list[Path], list[str]]:
     return save_figures(figures, out), lines
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    started = time.perf_counter()
-    written, lines = run(parse_args(argv))
-    for line in lines:
-        print(line)
-    for path in written:
-        print(path)
-    print(f"{time.perf_counter() - started:.0f} s in all")
-    return 0
+main = lesson_main(run, parse_args)
 
 
 if __name__ == "__main__":

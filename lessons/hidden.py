@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from data import default_data_dir
-from lessons import lesson_parser, output_folder, save_figures
-from models.cli import entry_point, positive_int
+from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from models.cli import positive_int
 
 SHOWN_UNITS = 16  # units per figure, drawn at random among those that respond at all
 TOP_IMAGES = 9  # test images per unit
@@ -135,14 +135,7 @@ def run(config: HiddenConfig) -> tuple[list[Path], list[str]]:
     return save_figures(figures, out), lines
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    written, lines = run(parse_args(argv))
-    for line in lines:
-        print(line)
-    for path in written:
-        print(path)
-    return 0
+main = lesson_main(run, parse_args)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lessons import lesson_parser, output_folder, save_figures
-from models.cli import entry_point, positive_int
+from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from models.cli import positive_int
 
 INTERVAL = (-10.0, 10.0)  # where the curve is drawn and approximated
 STEEPNESS = 1000.0  # the texts' weight: a sigmoid rises from 0.01 to 0.99 within 0.01 of its edge
@@ -247,14 +247,7 @@ def run(config: NeuronConfig) -> tuple[list[Path], list[str]]:
     return save_figures(figures, out), lines
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    written, lines = run(parse_args(argv))
-    for line in lines:
-        print(line)
-    for path in written:
-        print(path)
-    return 0
+main = lesson_main(run, parse_args)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lessons import lesson_parser, output_folder, save_figures
-from models.cli import entry_point, positive_float, positive_int
+from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from models.cli import positive_float, positive_int
 
 # 4 rows x 3 columns, 1 = black (ink). Read top to bottom: a ring, and a bar.
 ZERO = np.array([[1, 1, 1],
@@ -287,14 +287,7 @@ def run(config: PixelsConfig) -> tuple[list[Path], list[str]]:
     return save_figures(figures, out), lines
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    written, lines = run(parse_args(argv))
-    for line in lines:
-        print(line)
-    for path in written:
-        print(path)
-    return 0
+main = lesson_main(run, parse_args)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from data.errors import UserError
-from lessons import lesson_parser, output_folder, save_figures
-from models.cli import count_up_to, entry_point, positive_int
+from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from models.cli import count_up_to, positive_int
 
 INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
 TARGETS = np.array([0, 1, 1, 0], float)
@@ -245,14 +245,7 @@ def run(config: XorConfig) -> tuple[list[Path], list[str]]:
     return save_figures({"regions.png": regions_figure(networks)}, out), lines
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    written, lines = run(parse_args(argv))
-    for line in lines:
-        print(line)
-    for path in written:
-        print(path)
-    return 0
+main = lesson_main(run, parse_args)
 
 
 if __name__ == "__main__":
