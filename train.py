@@ -197,7 +197,8 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
           f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
           f"{strategy.num_replicas_in_sync} replica(s)")
     saver = state.saver(resumed)
-    callbacks = [resume.StopOnDivergence(), saver]
+    interrupt = resume.StopOnInterrupt()
+    callbacks = [resume.StopOnDivergence(), saver, interrupt]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(staging / runs.LOGS_DIR)))
     with strategy.scope():  # fit and evaluate take the strategy from here (see adapt_for_multiworker)
@@ -217,6 +218,8 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
             raise
         except KeyboardInterrupt:
             raise Interrupted(len(saver.history)) from None
+        finally:
+            interrupt.restore()
         test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
     if not math.isfinite(test_loss):
         runs.discard_staging(config.run_dir)

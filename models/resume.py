@@ -23,6 +23,8 @@ import json
 import math
 import re
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,42 @@ class StopOnDivergence(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
                 raise TrainingDiverged(f"training diverged in epoch {epoch + 1} (its {name} is {float(value)})")
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C during fit ends it with KeyboardInterrupt after the current step, always.
+
+    Python raises KeyboardInterrupt in whatever code runs when the signal lands, and
+    while fit runs that can be a finalizer (a tf.data iterator's __del__), where the
+    exception is printed and dropped: the run went on as if Ctrl-C had not been
+    pressed. Here the signal only sets a flag, and the flag raises between steps, from
+    this callback, where fit lets it through. Outside fit, Ctrl-C acts as usual.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = threading.Event()
+        self._previous = None
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = signal.signal(signal.SIGINT, lambda signum, frame: self.requested.set())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested.is_set():
+            self.restore()
+            raise KeyboardInterrupt
+
+    def on_train_end(self, logs=None):
+        self.restore()
+        if self.requested.is_set():  # pressed during the last step or its validation
+            raise KeyboardInterrupt
+
+    def restore(self):
+        """Give Ctrl-C back its usual meaning (call it however fit ended)."""
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 @dataclass

@@ -308,6 +308,38 @@ def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path
     assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 64
 
 
+class _PressCtrlC(keras.callbacks.Callback):
+    """Sends this process SIGINT at the start of a given step, as a user's Ctrl-C would."""
+
+    def __init__(self, at_step: int):
+        super().__init__()
+        self.at_step, self.steps_done = at_step, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.steps_done == self.at_step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_done += 1
+
+
+def test_ctrl_c_in_fit_stops_it_after_that_step_and_gives_ctrl_c_back():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    data = np.zeros((64, 4), np.float32), np.zeros((64, 1), np.float32)
+    before = signal.getsignal(signal.SIGINT)
+    interrupt, pressed = resume.StopOnInterrupt(), _PressCtrlC(at_step=3)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(*data, batch_size=8, epochs=5, verbose=0, callbacks=[pressed, interrupt])
+    interrupt.restore()
+    assert pressed.steps_done == 4  # the step during which Ctrl-C came was finished, no other began
+    assert signal.getsignal(signal.SIGINT) is before
+    # Without Ctrl-C, fit runs to its end and leaves the handler as it was.
+    model.fit(*data, batch_size=8, epochs=1, verbose=0, callbacks=[resume.StopOnInterrupt()])
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_fresh_ignores_a_resumable_state(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     stop_training(run_dir, 1, signal.SIGKILL)
