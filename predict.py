@@ -150,10 +150,10 @@ def read_number(runner, photo) -> tuple[np.ndarray, dict]:
     digits found (zoomed_region): squeezed into the reader's input whole, its digits were too small to read.
     """
     region = (0, photo.width)
-    for _ in range(ZOOM_ROUNDS + 1):
+    for zooms in range(ZOOM_ROUNDS + 1):
         pixels = prepare_number(photo.crop((region[0], 0, region[1], photo.height)), runner.input_shape)
         reading = {name: value[0] for name, value in runner(pixels[np.newaxis]).items()}
-        closer = zoomed_region(reading, region, photo.height, runner)
+        closer = zoomed_region(reading, region, photo.height, runner) if zooms < ZOOM_ROUNDS else None
         if closer is None:
             break
         region = closer

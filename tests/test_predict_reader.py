@@ -216,3 +216,31 @@ def test_a_number_read_across_little_of_the_photo_is_read_again_around_it():
 def test_a_number_filling_the_photo_or_nothing_read_is_not_zoomed():
     assert predict.zoomed_region(reading([2, 6, 12, 20]), (0, 176), 31, _Geometry) is None  # spans most of it
     assert predict.zoomed_region(reading([]), (0, 176), 31, _Geometry) is None
+
+
+class _Shrinking(_Geometry):
+    """A stand-in reader that reads one digit in column 10 of whatever it is given, so it always zooms."""
+
+    calls = 0
+
+    def __call__(self, pixels):
+        _Shrinking.calls += 1
+        columns = np.full((1, MAX_DIGITS), PADDING)
+        columns[0, 0] = 10
+        digits = columns.copy()
+        digits[0, 0] = 7
+        return {"digits": digits, "columns": columns, "digit_probabilities": np.zeros((1, MAX_DIGITS)),
+                "probability": np.ones(1)}
+
+
+def test_the_zoom_stops_after_its_rounds_and_reports_the_region_it_read():
+    from PIL import Image
+
+    photo = Image.new("RGB", (2000, 40), (90, 90, 90))
+    _Shrinking.calls = 0
+    pixels, answer = predict.read_number(_Shrinking(), photo)
+    assert _Shrinking.calls == predict.ZOOM_ROUNDS + 1
+    # The region reported is the one read last: reading it once more gives the same pixels.
+    left, right = answer["region"]
+    again = prepare_number(photo.crop((left, 0, right, photo.height)), _Geometry.input_shape)
+    assert np.array_equal(pixels, again) and answer["number"] == "7" and right - left < 2000
