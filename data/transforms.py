@@ -22,15 +22,15 @@ GREY_LEVELS = 255.0
 def _affine(images: np.ndarray, matrix: np.ndarray, shift=(0.0, 0.0)) -> np.ndarray:
     """Each image (H, W) plane mapped by `matrix` (2, 2, acting on (row, column) about the centre), then
     moved by `shift` (rows, columns) pixels; output pixel p samples input centre + M^-1 (p - centre - shift)."""
-    height, width = images.shape[1:3]
+    count, height, width, channels = images.shape
     centre = np.array([(height - 1) / 2, (width - 1) / 2])
     inverse = np.linalg.inv(matrix)
     offset = centre - inverse @ (centre + np.asarray(shift, float))
-    # One call for the whole batch: the batch and channel axes map to themselves.
-    full = np.eye(4)
-    full[1:3, 1:3] = inverse
-    full_offset = np.array([0.0, *offset, 0.0])
-    moved = ndimage.affine_transform(images.astype(np.float32), full, full_offset, order=1, mode="nearest")
+    # Plane by plane: one call on the whole (N, H, W, C) array would interpolate along the batch and channel
+    # axes too (16 neighbours instead of 4), for the same result four to five times slower.
+    planes = images.transpose(0, 3, 1, 2).reshape(count * channels, height, width).astype(np.float32)
+    moved = np.stack([ndimage.affine_transform(plane, inverse, offset, order=1, mode="nearest") for plane in planes])
+    moved = moved.reshape(count, channels, height, width).transpose(0, 2, 3, 1)
     return np.clip(np.round(moved), 0, GREY_LEVELS).astype(np.uint8)
 
 
