@@ -32,16 +32,15 @@ from models import atomic, robustness, runs
 from models.ctc import greedy_read
 from models.drawing import results, save_figure
 from models.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
-from models.introspection import reads_numbers
+from models.introspection import model_outputs, reads_numbers
 from data import UserError
-from data.numbers import MAX_DIGITS, PADDING, decode, lengths
-from data.pipeline import normalise
+from data.numbers import MAX_DIGITS, decode, lengths, whole_numbers_right
 
 import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
 import tensorflow as tf  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
 
-BATCH_SIZE = 1000  # test images per forward pass
+BATCH_SIZE = 1000  # test images per SavedModel call
 # SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
 PARITY_TOLERANCE = 1e-4
 
@@ -91,15 +90,6 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
         parser.error("--compare goes with --robustness")
     return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes, args.robustness,
                           args.robustness_images, tuple(args.compare), args.seed)
-
-
-def predict_probabilities(predict, images, batch_size: int = BATCH_SIZE):
-    """Probabilities from `predict`, a function of a float32 batch: (N, K) for a classifier,
-    (N, T, K + 1) column probabilities for a reader; float32."""
-    return np.concatenate([
-        np.asarray(predict(normalise(images[start:start + batch_size])))
-        for start in range(0, len(images), batch_size)
-    ])
 
 
 def serving_outputs(saved_model_dir: Path, images, names) -> dict:
@@ -173,7 +163,7 @@ def parity_summary(images: int, disagreements: int, difference: float) -> dict:
 def evaluate_classifier(run: runs.Run, max_mistakes: int) -> Evaluation:
     """Accuracy, per-class report, confusion matrix and parity of a classifier (labels (N,)) on its test set."""
     model, digits = run.model, run.digits
-    probabilities = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)
+    probabilities = model_outputs(model, digits.x_test)  # (N, K)
     predicted = probabilities.argmax(axis=1)
     truth = digits.y_test
     labels = list(range(digits.num_classes))
@@ -208,12 +198,6 @@ def evaluate_classifier(run: runs.Run, max_mistakes: int) -> Evaluation:
 # ----------------------------------------------------------------------------- a number reader
 
 
-def whole_numbers_right(truth, read) -> np.ndarray:
-    """(N,) bool: every digit and the length right. truth, read: (N, L) int, digits then PADDING (any negative)."""
-    truth, read = np.asarray(truth), np.asarray(read)
-    return np.all(np.where(truth >= 0, truth, PADDING) == np.where(read >= 0, read, PADDING), axis=1)
-
-
 def length_counts(truth, read) -> np.ndarray:
     """Counts (MAX_DIGITS, MAX_DIGITS + 1) int64: row i is the numbers of i + 1 digits, column j those read as j."""
     counts = np.zeros((MAX_DIGITS, MAX_DIGITS + 1), np.int64)
@@ -244,7 +228,7 @@ def reading_measures(truth, read) -> dict:
 def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
     """Whole-number and per-digit accuracy, lengths and parity of a reader (labels (N, MAX_DIGITS)) on its test set."""
     model, digits = run.model, run.digits
-    columns = predict_probabilities(lambda batch: model(batch, training=False), digits.x_test)  # (N, T, K + 1)
+    columns = model_outputs(model, digits.x_test)  # (N, T, K + 1)
     reading = {key: np.asarray(value) for key, value in greedy_read(columns).items()}
     truth, read = digits.y_test, reading["digits"]
     evaluation = {

@@ -35,6 +35,12 @@ def lengths(labels: np.ndarray) -> np.ndarray:
     return (np.asarray(labels) >= 0).sum(axis=-1).astype(np.int32)
 
 
+def whole_numbers_right(truth, read) -> np.ndarray:
+    """(N,) bool: every digit and the length right. truth, read: (N, L) int, digits then PADDING (any negative)."""
+    truth, read = np.asarray(truth), np.asarray(read)
+    return np.all(np.where(truth >= 0, truth, PADDING) == np.where(read >= 0, read, PADDING), axis=1)
+
+
 def placement(rows: int, columns: int, height: int, width: int) -> tuple[int, int, int, int]:
     """Where fit_to_input puts a (rows, columns) picture in a (height, width) input: (new_width, new_height, top,
     left), the scaled size and the padding above and to the left of it."""

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from data import transforms
-from data.numbers import PADDING
-from data.pipeline import normalise
+from data.numbers import whole_numbers_right
 from models.ctc import greedy_read
-
-BATCH_SIZE = 1000  # images per forward pass
+from models.introspection import model_outputs
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def pick(count: int, wanted: int, seed: int) -> np.ndarray:
 def classifier_judge(model, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function of uint8 images (N, H, W, C) -> (N,) bool: the classifier's most probable digit is the label."""
     def judge(images):
-        return _outputs(model, images).argmax(axis=1) == labels
+        return model_outputs(model, images).argmax(axis=1) == labels
     return judge
 
 
@@ -81,14 +79,8 @@ def reader_judge(model, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray
     """A function of uint8 images (N, H, W, C) -> (N,) bool: the reader reads the whole number right (every digit
     and the length), labels (N, MAX_DIGITS) digits then PADDING."""
     def judge(images):
-        read = np.asarray(greedy_read(_outputs(model, images))["digits"])
-        return np.all(np.where(read >= 0, read, PADDING) == np.where(labels >= 0, labels, PADDING), axis=1)
+        return whole_numbers_right(labels, greedy_read(model_outputs(model, images))["digits"])
     return judge
-
-
-def _outputs(model, images: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.asarray(model(normalise(images[start:start + BATCH_SIZE]), training=False))
-                           for start in range(0, len(images), BATCH_SIZE)])
 
 
 def changes_for(channels: int) -> dict[str, Change]:

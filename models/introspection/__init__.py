@@ -19,7 +19,7 @@ layer inside a nested model.
 """
 
 from models.introspection.evidence import DigitEvidence, digit_evidence
-from models.introspection.forward import activations, as_floats, top_activations
+from models.introspection.forward import activations, as_floats, model_outputs, top_activations
 from models.introspection.gradcam import grad_cam, gradcam_model
 from models.introspection.graph import (LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths,
                                        reads_numbers)
@@ -30,6 +30,6 @@ from models.introspection.receptive_fields import ReceptiveField, crop_receptive
 __all__ = [
     "RELU_LEAK", "DigitEvidence", "LayerError", "ReceptiveField", "activations", "as_floats", "classifier_shapes",
     "crop_receptive_field", "digit_evidence", "feature_extractor", "filter_patterns", "find_layer", "grad_cam",
-    "gradcam_model", "layer_paths", "linear_probe", "pooled_features", "probe_layers", "reads_numbers",
+    "gradcam_model", "layer_paths", "linear_probe", "model_outputs", "pooled_features", "probe_layers", "reads_numbers",
     "receptive_field", "top_activations",
 ]

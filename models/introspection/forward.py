@@ -4,6 +4,7 @@
     for start, [maps] in chunked_activations(model, x_test, ["conv2_relu"]):  # uint8 in, CHUNK images a step
         ...
     top_activations(maps, unit=3, k=9)                  # [(image, row, col, value)], strongest first
+    model_outputs(model, x_test)                        # uint8 in; the model's own output, e.g. (N, K)
 
 Models run in inference mode: dropout off, batch norm on its moving statistics,
 so each image's result is independent of the others in its batch.
@@ -20,6 +21,7 @@ from models.introspection.graph import LayerError, feature_extractor
 
 CHUNK = 2000  # images whose activations are held at once, so memory stays bounded whatever the data set's size
 BATCH = 500  # images per forward pass (250 to 1000 ran equally fast on the 2-core CPU)
+OUTPUT_BATCH = 1000  # images per call when only the model's output is wanted (evaluate.py, the robustness sweep)
 
 
 def activations(model, images: np.ndarray, paths: list[str], batch_size: int = BATCH) -> list[np.ndarray]:
@@ -36,6 +38,13 @@ def chunked_activations(model, images: np.ndarray, paths: list[str]):
     forward = forward_pass(model, paths)
     for start in range(0, len(images), CHUNK):
         yield start, forward(as_floats(images[start:start + CHUNK]))
+
+
+def model_outputs(model, images: np.ndarray, batch_size: int = OUTPUT_BATCH) -> np.ndarray:
+    """The model's own output for uint8 images (N, H, W, C), in inference mode, batch by batch: a classifier's
+    probabilities (N, K), a reader's column probabilities (N, T, K + 1); float32."""
+    return np.concatenate([np.asarray(model(normalise(images[start:start + batch_size]), training=False))
+                           for start in range(0, len(images), batch_size)])
 
 
 def forward_pass(model, paths: list[str], batch_size: int = BATCH):
