@@ -38,24 +38,23 @@ class LiteModel:
         except (ValueError, RuntimeError) as error:
             raise UserError(f"cannot load {path} as a LiteRT model ({error}); rewrite it "
                             f"with python -m models.export.") from error
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the pixels the model takes."""
-        return tuple(int(side) for side in self.runner.get_input_details()[INPUT]["shape_signature"][1:])
-
-    @property
-    def reads_numbers(self) -> bool:
-        """Whether the model is a number reader (its outputs are a reading, not class probabilities)."""
-        return READER_OUTPUT in self.runner.get_output_details()
+        # Read from the file once: predict.py asks for them for every photo, and every zoom.
+        self.input_shape = tuple(int(side) for side in self.runner.get_input_details()[INPUT]["shape_signature"][1:])
+        self.reads_numbers = READER_OUTPUT in self.runner.get_output_details()  # a reading, not class probabilities
+        self.columns = self._column_count() if self.reads_numbers else None  # a reader's columns T
 
     def column_width(self) -> float:
-        """A reader's input pixels per column: its input width over the columns T of its probabilities tensor,
-        which the file keeps under the layer's name."""
+        """A reader's input pixels per column: its input width over the columns T of its probabilities tensor."""
+        if self.columns is None:
+            raise UserError("this LiteRT file has no column probabilities; is it a number reader's?")
+        return self.input_shape[1] / self.columns
+
+    def _column_count(self) -> int | None:
+        """T of a reader's (1, T, K + 1) probabilities tensor, which the file keeps under the layer's name."""
         for tensor in self.interpreter.get_tensor_details():
             if COLUMN_PROBABILITIES in tensor["name"] and len(tensor["shape"]) == 3:
-                return self.input_shape[1] / int(tensor["shape"][1])
-        raise UserError("this LiteRT file has no column probabilities; is it a number reader's?")
+                return int(tensor["shape"][1])
+        return None
 
     def __call__(self, pixels: np.ndarray) -> dict:
         """uint8 pixels (B, H, W, C) -> the signature's outputs by name, each with B rows."""
