@@ -132,9 +132,9 @@ def paper_level(grey: np.ndarray) -> np.ndarray:
     """(h, w) float32: the level of the paper (or board) around each pixel of `grey` (h, w).
 
     The median over a window nearly as wide as the picture's shorter side (LEVEL_WINDOW): ink covers less than
-    half of any such window, so the median is the paper's level there, whatever the light does. A gradient (linear) and a
-    shadow's straight edge pass through a median unchanged; a stroke does not. Computed on a coarse copy,
-    then enlarged smoothly, because a median over a large window is slow at full size.
+    half of any such window, so the median is the paper's level there, whatever the light does. A gradient
+    (linear) and a shadow's straight edge pass through a median unchanged; a stroke does not. Computed on a
+    coarse copy, then enlarged smoothly, because a median over a large window is slow at full size.
     """
     height, width = grey.shape
     coarse = _coarse(grey)
@@ -195,13 +195,13 @@ def paper_patch(whiteness: np.ndarray) -> np.ndarray | None:
     its edge is a gentle slope.
     """
     coarse = _coarse(whiteness)
-    best = None
+    height, width = whiteness.shape
+    best, best_area = None, 0  # the largest card found so far, at full size, and its area on the coarse copy
     # A shadow across the card makes part of it darker than Otsu's threshold: lower ones are tried too (the
     # checks refuse a threshold so low that the card runs into the surface).
-    height, width = whiteness.shape
     for threshold in _otsu_threshold(coarse) * np.array(PATCH_THRESHOLDS):
         candidate = _brightest_patch(coarse, threshold)
-        if candidate is None or (best is not None and candidate.sum() <= best.sum()):
+        if candidate is None or candidate.sum() <= best_area:
             continue
         patch = np.asarray(Image.fromarray(candidate.astype(np.uint8) * 255).resize((width, height),
                                                                                     Image.Resampling.BILINEAR)) > 127
@@ -210,12 +210,11 @@ def paper_patch(whiteness: np.ndarray) -> np.ndarray | None:
         marks = patch & (whiteness <= threshold)
         if marks.any() and ndimage.distance_transform_edt(marks).max() > PATCH_STROKE * np.sqrt(patch.sum()):
             continue
-        best = candidate
-        best_patch = patch
+        best, best_area = patch, candidate.sum()
     if best is None:
         return None
     # Stepping in from the edge leaves out its antialiased border and the patch's own shadow.
-    return ndimage.binary_erosion(best_patch, iterations=max(1, round(PATCH_MARGIN * min(height, width))))
+    return ndimage.binary_erosion(best, iterations=max(1, round(PATCH_MARGIN * min(height, width))))
 
 
 def _brightest_patch(coarse: np.ndarray, threshold: float) -> np.ndarray | None:
@@ -286,10 +285,10 @@ def border_mean(grey: np.ndarray) -> float:
 def ink_cover(grey: np.ndarray) -> np.ndarray:
     """(h, w) float32 in 0..1: how strongly each pixel of `grey` (h, w) is ink, light or dark.
 
-    Which is ink, the dark or the light, is told by light_ink. The paper under dark ink is then the picture with every dark
-    feature narrower than STROKE_WINDOW filled in (a grey closing; a light one is opened away likewise):
-    unlike the median it keeps the sharp edge of a shadow where it is, and strokes drawn close together do
-    not pull it. The ink's difference from that paper is taken relative to it, so a stroke in a shadow or at
+    Which is ink, the dark or the light, is told by light_ink. The paper under dark ink is then the picture
+    with every dark feature narrower than STROKE_WINDOW filled in (a grey closing; a light one is opened away
+    likewise): unlike the median it keeps the sharp edge of a shadow where it is, and strokes drawn close
+    together do not pull it. The ink's difference from that paper is taken relative to it, so a stroke in a shadow or at
     the dark end of a gradient counts as much as one in full light.
     """
     window = max(3, round(STROKE_WINDOW * min(grey.shape)))

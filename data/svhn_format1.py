@@ -280,7 +280,8 @@ def _write_cache(path: Path, digest: str, images, labels, boxes, skipped) -> Non
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, images=images, labels=labels, boxes=boxes, digest=np.str_(digest),
-                     version=np.int64(CACHE_VERSION), **{CACHE_MARKER: np.bool_(True)}, **{reason: np.int64(count) for reason, count in skipped.items()})
+                     version=np.int64(CACHE_VERSION), **{CACHE_MARKER: np.bool_(True)},
+                     **{reason: np.int64(count) for reason, count in skipped.items()})
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
