@@ -29,6 +29,26 @@ def lesson_parser(name: str, description: str) -> ArgumentParser:
     return parser
 
 
+def add_digit_source(parser: ArgumentParser) -> None:
+    """--data and --data-dir, for a lesson that trains on 28x28 digits: real MNIST, or seven-segment digits."""
+    parser.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
+                        help="real MNIST, or the project's seven-segment digits (no files needed)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files "
+                                                      "(default: env DIGITS_DATA_DIR or the Keras cache)")
+
+
+def load_digits(data: str, data_dir: Path, seed: int, **synthetic):
+    """The data.Dataset a lesson's --data names: MNIST from data_dir, or seven-segment 28x28 digits drawn with
+    `seed` (`synthetic`: load_synthetic's counts)."""
+    if data == "mnist":
+        from data.mnist import load_mnist
+
+        return load_mnist(data_dir)
+    from data.synthetic import load_synthetic
+
+    return load_synthetic((28, 28, 1), seed=seed, **synthetic)
+
+
 def output_folder(out: Path) -> Path:
     """`out`, created if missing; UserError if it cannot hold our files. Checked before any work starts."""
     out = Path(out)

@@ -30,7 +30,14 @@ from matplotlib.figure import Figure
 
 from data import default_data_dir
 from data.errors import UserError
-from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from lessons import (
+    add_digit_source,
+    lesson_main,
+    lesson_parser,
+    load_digits,
+    output_folder,
+    save_figures,
+)
 from models.cli import positive_int
 
 CAPACITIES = {"too small": (2,), "about right": (32,), "too large": (256, 256)}  # hidden units per layer
@@ -58,10 +65,7 @@ class FittingConfig:
 def parse_args(argv: list[str] | None) -> FittingConfig:
     parser = lesson_parser("fitting", "Under- and over-fitting, the learning rate, batch size and epochs, on a "
                                       "small slice of MNIST.")
-    parser.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
-                        help="real MNIST, or the project's seven-segment digits (no files needed)")
-    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files "
-                                                      "(default: env DIGITS_DATA_DIR or the Keras cache)")
+    add_digit_source(parser)
     parser.add_argument("--train-images", type=positive_int, default=1000, help="images every network trains on")
     parser.add_argument("--validation-images", type=positive_int, default=1000,
                         help="other training-split images the networks are judged on")
@@ -86,16 +90,8 @@ class Slices:
 
 def load_slices(config: FittingConfig) -> Slices:
     """Disjoint random training and validation images from the training split (seeded by --seed)."""
-    if config.data == "mnist":
-        from data.mnist import load_mnist
-
-        digits = load_mnist(config.data_dir)
-    else:
-        from data.synthetic import load_synthetic
-
-        needed = MORE_DATA * config.train_images + config.validation_images
-        digits = load_synthetic((28, 28, 1), train_count=needed, test_count=1, seed=config.seed)
     needed = MORE_DATA * config.train_images + config.validation_images
+    digits = load_digits(config.data, config.data_dir, config.seed, train_count=needed, test_count=1)
     if needed > len(digits.y_train):
         raise UserError(f"{MORE_DATA} x --train-images plus --validation-images is {needed:,}, more than the "
                         f"{len(digits.y_train):,} training images; pass smaller counts.")

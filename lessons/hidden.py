@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from data import default_data_dir
-from lessons import lesson_main, lesson_parser, output_folder, save_figures
+from lessons import (
+    add_digit_source,
+    lesson_main,
+    lesson_parser,
+    load_digits,
+    output_folder,
+    save_figures,
+)
 from models.cli import positive_int
 
 SHOWN_UNITS = 16  # units per figure, drawn at random among those that respond at all
@@ -45,10 +52,7 @@ class HiddenConfig:
 def parse_args(argv: list[str] | None) -> HiddenConfig:
     parser = lesson_parser("hidden", "What the 784-512-256-10 MLP's hidden units respond to, and how readable they "
                                      "are.")
-    parser.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
-                        help="real MNIST, or the project's seven-segment digits (no files needed)")
-    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files "
-                                                      "(default: env DIGITS_DATA_DIR or the Keras cache)")
+    add_digit_source(parser)
     parser.add_argument("--train-images", type=positive_int, default=60000,
                         help="training images used (at most the split's)")
     parser.add_argument("--epochs", type=positive_int, default=2,
@@ -56,16 +60,6 @@ def parse_args(argv: list[str] | None) -> HiddenConfig:
     args = parser.parse_args(argv)
     return HiddenConfig(args.seed, args.out, args.data, args.data_dir or default_data_dir(), args.train_images,
                         args.epochs)
-
-
-def load_digits(config: HiddenConfig):
-    if config.data == "mnist":
-        from data.mnist import load_mnist
-
-        return load_mnist(config.data_dir)
-    from data.synthetic import load_synthetic
-
-    return load_synthetic((28, 28, 1), train_count=config.train_images, seed=config.seed)
 
 
 def train_mlp(digits, config: HiddenConfig):
@@ -100,7 +94,7 @@ def run(config: HiddenConfig) -> tuple[list[Path], list[str]]:
     from models import drawing, introspection
 
     out = output_folder(config.out)
-    digits = load_digits(config)
+    digits = load_digits(config.data, config.data_dir, config.seed, train_count=config.train_images)
     model, accuracy = train_mlp(digits, config)
     test_images = introspection.as_floats(digits.x_test)
     layers = ["dense1", "dense2"]

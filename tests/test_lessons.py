@@ -303,7 +303,7 @@ def test_top_images_and_purity_against_brute_force():
                                                                "(set DIGITS_DATA_DIR)")
 def test_trained_mlp_units_top_images_are_mostly_one_digit(tmp_path):
     config = hidden.parse_args(["--train-images", "20000", "--out", str(tmp_path)])
-    digits = hidden.load_digits(config)
+    digits = hidden.load_digits(config.data, config.data_dir, config.seed, train_count=config.train_images)
     model, accuracy = hidden.train_mlp(digits, config)
     assert accuracy > 0.9
     kernel, bias = model.get_layer("dense1").get_weights()
