@@ -203,6 +203,22 @@ def test_out_may_be_an_existing_folder_whose_files_stay(tmp_path):
         ["other.png", "images.png", "cost.png", "hidden_units.png", "outputs.png"])
 
 
+def test_a_file_of_a_figure_s_name_that_no_lesson_wrote_is_refused_and_left_alone(tmp_path, capsys):
+    mine = tmp_path / "cost.png"  # the user's own picture, with the name of one of the lesson's figures
+    mine.write_bytes(b"someone else's")
+    assert pixels.main(["--iterations", "1", "--out", str(tmp_path)]) == 2
+    assert mine.read_bytes() == b"someone else's"
+    assert capsys.readouterr().err.count("\n") == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cost.png"]  # nothing else written either
+
+
+def test_a_lesson_replaces_its_own_figures(tmp_path):
+    assert pixels.main(["--iterations", "1", "--out", str(tmp_path)]) == 0
+    first = (tmp_path / "cost.png").read_bytes()
+    assert pixels.main(["--iterations", "2", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "cost.png").read_bytes() != first
+
+
 # ---------------------------------------------------------------- fitting
 
 
