@@ -82,8 +82,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     parser.add_argument("--learning-rate", type=positive_float,
                         help=f"peak of the one-cycle schedule ({per_model('learning_rate')})")
     parser.add_argument("--augment", choices=("auto",) + AUGMENTATIONS,
-                        help=f"training-image augmentation; auto: street for colour images, none for "
-                             f"greyscale ({per_model('augment')})")
+                        help=f"training-image augmentation; auto: street for colour images, handwriting for "
+                             f"greyscale digits, none for greyscale numbers ({per_model('augment')})")
     parser.add_argument("--seed", type=seed_value, default=0, help="seed for weights, shuffling and dropout")
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/<model>_<dataset>)")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
@@ -153,7 +153,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
                         f"and --model {config.model} is a {architecture.kind}; choose "
                         f"{' or '.join(name for name, other in MODELS.items() if other.kind != architecture.kind)}"
                         f" for it.")
-    config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1]))
+    config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1], digits.reads_numbers))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
     steps = steps_per_epoch(len(y_train), config.batch_size)
     if config.epochs is None:

@@ -926,6 +926,15 @@ def test_augmentation_needs_a_known_name_and_training_batches():
         batches(images, labels, 2, augment="shift")
 
 
+def test_auto_augmentation_follows_the_images_and_what_the_model_reads():
+    from data.pipeline import resolve_augment
+
+    assert resolve_augment("auto", 3) == "street" and resolve_augment("auto", 3, reads_numbers=True) == "street"
+    assert resolve_augment("auto", 1) == "handwriting"
+    assert resolve_augment("auto", 1, reads_numbers=True) == "none"  # a 30-degree turn would cut a number's ends
+    assert all(resolve_augment(name, 1) == name for name in ("none", "shift", "street", "handwriting"))
+
+
 def test_random_affine_turns_and_zooms_about_the_centre():
     import scipy.ndimage
     import tensorflow as tf

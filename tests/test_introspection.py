@@ -26,7 +26,7 @@ from models.introspection import (
 )
 
 CONVNET_PATHS = [
-    "conv1", "conv1_bn", "conv1_relu", "pool1", "conv2", "conv2_bn", "conv2_relu", "pool2",
+    "conv1", "pool1", "conv1_bn", "conv1_relu", "conv2", "pool2", "conv2_bn", "conv2_relu",
     "conv3", "conv3_bn", "conv3_relu", "flatten", "dense1", "dense1_bn", "dense1_relu", "dropout",
     "logits", "probabilities",
 ]
@@ -99,7 +99,7 @@ def test_find_layer_follows_paths_and_names_the_valid_ones():
             find_layer(model, wrong)
         assert str(caught.value) == f"unknown layer {wrong!r}; valid layers: {', '.join(NESTED_PATHS)}."
     assert issubclass(LayerError, UserError)  # the scripts turn it into one line and exit status 2
-    with pytest.raises(LayerError, match="valid layers: conv1, conv1_bn, conv1_relu, pool1, conv2"):
+    with pytest.raises(LayerError, match="valid layers: conv1, pool1, conv1_bn, conv1_relu, conv2"):
         find_layer(registry_model("convnet"), "conv9")
 
 
@@ -131,9 +131,10 @@ def test_convnet_conv1_activations_equal_a_numpy_convolution():
     for row, column in np.ndindex(18, 18):
         expected[:, row, column] = np.einsum("bijc,ijco->bo", images[:, row:row + 3, column:column + 3], kernel)
     np.testing.assert_allclose(conv, expected, atol=1e-5)
+    pooled = expected.reshape(2, 9, 2, 9, 2, -1).max(axis=(2, 4))  # 2x2 max pool: 18x18 -> 9x9
     bn = model.get_layer("conv1_bn")
     gamma, beta, mean, variance = bn.get_weights()
-    np.testing.assert_allclose(relu, np.maximum((expected - mean) / np.sqrt(variance + bn.epsilon) * gamma + beta, 0),
+    np.testing.assert_allclose(relu, np.maximum((pooled - mean) / np.sqrt(variance + bn.epsilon) * gamma + beta, 0),
                                atol=1e-4)
 
 
@@ -183,8 +184,8 @@ def test_feature_extractor_outputs_in_the_order_asked():
 
 def test_activations_of_no_images_and_of_uint8_images():
     model = registry_model("convnet")
-    [empty] = activations(model, np.zeros((0, 28, 28, 1), np.float32), ["conv2_relu"])
-    assert empty.shape == (0, 11, 11, 48)  # 28 -conv1-> 26 -pool1-> 13 -conv2-> 11
+    [empty] = activations(model, np.zeros((0, 28, 28, 1), np.float32), ["conv2"])
+    assert empty.shape == (0, 11, 11, model.get_layer("conv2").filters)  # 28 -conv1-> 26 -pool1-> 13 -conv2-> 11
     with pytest.raises(ValueError, match="normalise"):
         activations(model, np.zeros((2, 28, 28, 1), np.uint8), ["conv1"])
 
@@ -278,8 +279,9 @@ def test_registry_convnet_and_nested_receptive_fields_match_derivations():
     convnet = registry_model("convnet")
     # "valid" convolutions: unit 0 of conv1 sees pixels 0..2 (centre 1); each later layer's unit 0
     # is centred on the middle of the first window of units it reads.
-    expected = {"conv1": (3, 1, 1.0), "conv1_relu": (3, 1, 1.0), "pool1": (4, 2, 1.5), "conv2": (8, 2, 3.5),
-                "conv2_relu": (8, 2, 3.5), "pool2": (10, 4, 4.5), "conv3": (18, 4, 8.5), "conv3_relu": (18, 4, 8.5)}
+    # Each block pools before its batch norm and ReLU, so conv1_relu sees what pool1 sees.
+    expected = {"conv1": (3, 1, 1.0), "pool1": (4, 2, 1.5), "conv1_relu": (4, 2, 1.5), "conv2": (8, 2, 3.5),
+                "pool2": (10, 4, 4.5), "conv2_relu": (10, 4, 4.5), "conv3": (18, 4, 8.5), "conv3_relu": (18, 4, 8.5)}
     for path, field in expected.items():
         assert receptive_field(convnet, path) == ReceptiveField(*field), path
     nested = nested_model()

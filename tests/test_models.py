@@ -103,8 +103,9 @@ def test_convnet_first_block_matches_a_numpy_convolution():
     conv = np.zeros((2, 18, 18, kernel.shape[-1]), np.float32)  # "valid": a 3x3 kernel trims one pixel per edge
     for row, column in np.ndindex(18, 18):
         conv[:, row, column] = np.einsum("bijc,ijco->bo", images[:, row:row + 3, column:column + 3], kernel)
+    pooled = conv.reshape(2, 9, 2, 9, 2, -1).max(axis=(2, 4))  # 2x2 max pool, before the batch norm: 18x18 -> 9x9
     gamma, beta, mean, variance = bn.get_weights()
-    expected = np.maximum((conv - mean) / np.sqrt(variance + bn.epsilon) * gamma + beta, 0)
+    expected = np.maximum((pooled - mean) / np.sqrt(variance + bn.epsilon) * gamma + beta, 0)
     block = keras.Model(model.input, model.get_layer("conv1_relu").output)
     np.testing.assert_allclose(block(images, training=False), expected, atol=1e-4)
 

@@ -116,7 +116,9 @@ def test_all_draws_hierarchy_probe_and_gradcam(which, convnet_run, mlp_run, caps
     assert probe["train_images"] == 200 and probe["test_images"] == 100
     # Convolutional maps are probed as mean and max per channel: twice the channel count.
     if which == "convnet":
-        assert [row["features"] for row in probe["layers"]] == [48, 96, 192, 128, 10]
+        model = keras.saving.load_model(run_dir / "model.keras")
+        widths = [model.get_layer(name).filters * 2 for name in ("conv1", "conv2", "conv3")]
+        assert [row["features"] for row in probe["layers"]] == widths + [model.get_layer("dense1").units, 10]
 
 
 def test_probe_reads_the_digit_off_a_trained_models_logits(trained_mlp, tmp_path, capsys):

@@ -27,6 +27,9 @@ PER_UNIT = (
     keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU,
     keras.layers.ELU, keras.layers.PReLU,
 )
+# Pools make output channel c from input channel c alone (a window of it): a unit keeps its meaning through
+# them, though not its receptive field.
+POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 # Layers that act on each position separately, so a receptive field passes through them unchanged:
 # the per-unit ones, and those that at most rescale or drop units (dropout is the identity at inference).
 POINTWISE = PER_UNIT + (

@@ -9,7 +9,8 @@
 Computation only; models/drawing draws the results and visualize.py puts the
 two together. A convolution or dense layer is surveyed through its response:
 its output after its own batch norm and activation (conv2 -> conv2_relu), which
-is what "what conv2 detects" means.
+is what "what conv2 detects" means; where a block pools before its batch norm
+(models/convnet.py), the response is the pooled one, with the pool's receptive field.
 
 A number reader (models/reader.py) is surveyed through its trunk, the
 convolutions that still see a 2-D image; the layers that read its columns are
@@ -24,7 +25,8 @@ import numpy as np
 from data.errors import UserError
 from models.ctc import greedy_read
 from models.introspection.forward import as_floats, chunked_activations, top_activations
-from models.introspection.graph import PER_UNIT, LayerError, consumers, find_layer, layer_paths, producer, reads_numbers
+from models.introspection.graph import (PER_UNIT, POOLS, LayerError, consumers, find_layer, layer_paths, producer,
+                                       reads_numbers)
 from models.introspection.probes import digit_targets
 from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
@@ -53,19 +55,27 @@ def response_path(model: keras.Model, path: str) -> str:
     """For a convolution or dense layer, the path of the last layer in its chain -> batch norm -> activation.
 
     Only PER_UNIT layers are followed, so a unit of the response is the same unit
-    as in `path`; dropout (the identity at inference) and anything beyond are
-    not. Any other layer is its own response, so conv2_bn shows the batch norm's
-    signed output.
+    as in `path`, and a pooling layer where more of them follow it (conv -> pool ->
+    batch norm -> ReLU); dropout (the identity at inference), a pool that ends the
+    chain and anything beyond are not. Any other layer is its own response, so
+    conv2_bn shows the batch norm's signed output.
     """
     layer = find_layer(model, path)
     if not hasattr(layer, "kernel"):
         return path
     parent_path, _, _ = path.rpartition("/")
     parent = find_layer(model, parent_path) if parent_path else model
-    while True:
+
+    def next_in_chain(layer):
         followers = consumers(layer)
         follower = followers[0] if len(followers) == 1 else None
-        if not isinstance(follower, PER_UNIT) or follower not in parent.layers:
+        return follower if follower in parent.layers else None
+
+    while True:
+        follower = next_in_chain(layer)
+        if isinstance(follower, POOLS) and isinstance(next_in_chain(follower), PER_UNIT):
+            follower = next_in_chain(follower)  # a block that pools before its batch norm
+        if not isinstance(follower, PER_UNIT):
             return f"{parent_path}/{layer.name}" if parent_path else layer.name
         layer = follower
 
@@ -116,21 +126,25 @@ def describe(model: keras.Model, path: str) -> Layer:
     if len(shape) not in (2, 4) or isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
         raise UserError(f"{path} has no weights or units to show; choose one of {', '.join(drawn_paths(model))}.")
     spatial = len(shape) == 4
-    # LayerError (a UserError) if it cannot be followed; a reader's trunk pools its height more than its width.
-    field = receptive_field(model, path, rectangles=True) if spatial else None
+    response = response_path(model, path)
+    # The field of what is drawn: the response's. LayerError (a UserError) if it cannot be followed; a reader's
+    # trunk pools its height more than its width.
+    field = receptive_field(model, response, rectangles=True) if spatial else None
     # A dense layer whose input is the flattened image: each unit's weights form an image.
     flattening = producer(layer.input) if isinstance(layer, keras.layers.Dense) else None
     reads_pixels = isinstance(flattening, keras.layers.Flatten) and \
         isinstance(producer(flattening.input), keras.layers.InputLayer)
-    return Layer(path, response_path(model, path), spatial, int(shape[-1]), field, reads_pixels)
+    return Layer(path, response, spatial, int(shape[-1]), field, reads_pixels)
 
 
 def typical_content(layer: Layer, image_side: int, last_hidden: bool) -> str:
     """What units with this receptive field typically pick out in digits (the hierarchy's row labels)."""
     if layer.field is None:
         return "digits" if last_hidden else "whole-image patterns"
+    # A digit fills about the middle 70 % of its image (MNIST: 20 of 28 pixels): a field up to half
+    # the digit's height holds a stroke, not yet a loop.
     fraction = layer.field.size / image_side
-    return "edges" if fraction <= 0.15 else "strokes" if fraction <= 0.35 else "parts/loops"
+    return "edges" if fraction <= 0.15 else "strokes" if fraction <= 0.4 else "parts/loops"
 
 
 @dataclass(frozen=True)
