@@ -45,7 +45,7 @@ def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
 
 MODELS: dict[str, Architecture] = {
     "mlp": Architecture(build_mlp, epochs=8, min_steps=0, batch_size=1024, learning_rate=8e-3, augment="none"),
-    "convnet": Architecture(build_convnet, epochs=3, min_steps=900, batch_size=256, learning_rate=1.6e-2,
+    "convnet": Architecture(build_convnet, epochs=3, min_steps=630, batch_size=256, learning_rate=1.6e-2,
                             augment="auto"),
     "reader": Architecture(build_reader, epochs=60, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
                            kind="reader", max_steps=3500),
