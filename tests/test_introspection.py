@@ -291,6 +291,28 @@ def test_registry_convnet_and_nested_receptive_fields_match_derivations():
         assert receptive_field(nested, path) == ReceptiveField(*field), path
 
 
+def test_a_layer_is_drawn_after_its_batch_norm_and_activation_wherever_its_block_pools():
+    from models.introspection.survey import describe
+
+    # The convnet pools before its batch norm: conv1's response is conv1_relu, with pool1's field.
+    convnet = registry_model("convnet")
+    conv1 = describe(convnet, "conv1")
+    assert (conv1.response, conv1.field) == ("conv1_relu", ReceptiveField(4, 2, 1.5))
+    assert describe(convnet, "conv3").response == "conv3_relu" and describe(convnet, "dense1").response == "dense1_relu"
+    # A block that pools after its ReLU: the pool is not part of the response.
+    inputs = keras.Input((12, 12, 1))
+    x = layers.Conv2D(4, 3, name="conv")(inputs)
+    x = layers.ReLU(name="relu")(layers.BatchNormalization(name="bn")(x))
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    pooled_last = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(x)))
+    conv = describe(pooled_last, "conv")
+    assert (conv.response, conv.field) == ("relu", ReceptiveField(3, 1, 1.0))
+    # A pool followed by another convolution is not followed either.
+    x = layers.MaxPooling2D(2, name="pool")(layers.Conv2D(4, 3, name="conv")(inputs))
+    pool_then_conv = keras.Model(inputs, layers.Conv2D(2, 3, name="next")(x))
+    assert describe(pool_then_conv, "conv").response == "conv"
+
+
 def test_receptive_field_bounds_and_centres():
     field = ReceptiveField(6, 2, 0.5)
     assert field.centre(0) == 0.5 and field.centre(3) == 6.5
