@@ -54,7 +54,7 @@ def build_convnet(
 
     filters gives each block's channel count; each 3x3 convolution trims one pixel
     from every edge, and every block but the last halves what is left with a 2x2 max
-    pool (28x28 -> 13x13 -> 5x5 -> 3x3 for MNIST) before its batch norm.
+    pool before its batch norm (28x28 -> 13x13 -> 5x5 -> 3x3 for MNIST).
     dropout is the fraction of dense1's units dropped while training.
     """
     smallest = smallest_side(len(filters))
