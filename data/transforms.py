@@ -19,6 +19,11 @@ from scipy import ndimage
 GREY_LEVELS = 255.0
 
 
+def _as_pixels(values: np.ndarray) -> np.ndarray:
+    """Float grey levels rounded to the nearest and kept within 0..255, as uint8."""
+    return np.clip(np.round(values), 0, GREY_LEVELS).astype(np.uint8)
+
+
 def _affine(images: np.ndarray, matrix: np.ndarray, shift=(0.0, 0.0)) -> np.ndarray:
     """Each image (H, W) plane mapped by `matrix` (2, 2, acting on (row, column) about the centre), then
     moved by `shift` (rows, columns) pixels; output pixel p samples input centre + M^-1 (p - centre - shift)."""
@@ -31,7 +36,7 @@ def _affine(images: np.ndarray, matrix: np.ndarray, shift=(0.0, 0.0)) -> np.ndar
     planes = images.transpose(0, 3, 1, 2).reshape(count * channels, height, width).astype(np.float32)
     moved = np.stack([ndimage.affine_transform(plane, inverse, offset, order=1, mode="nearest") for plane in planes])
     moved = moved.reshape(count, channels, height, width).transpose(0, 2, 3, 1)
-    return np.clip(np.round(moved), 0, GREY_LEVELS).astype(np.uint8)
+    return _as_pixels(moved)
 
 
 def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
@@ -66,13 +71,13 @@ def contrast(images: np.ndarray, factor: float) -> np.ndarray:
     """Each image's deviations from its own mean multiplied by `factor` (below 1: flatter, above: harsher)."""
     floats = images.astype(np.float32)
     mean = floats.mean(axis=(1, 2, 3), keepdims=True)
-    return np.clip(np.round(mean + factor * (floats - mean)), 0, GREY_LEVELS).astype(np.uint8)
+    return _as_pixels(mean + factor * (floats - mean))
 
 
 def inversion(images: np.ndarray, share: float) -> np.ndarray:
     """Blended towards the negative: 0 is the image, 1 its negative (light on dark becomes dark on light)."""
     floats = images.astype(np.float32)
-    return np.round((1 - share) * floats + share * (GREY_LEVELS - floats)).astype(np.uint8)
+    return _as_pixels((1 - share) * floats + share * (GREY_LEVELS - floats))
 
 
 def noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
@@ -80,7 +85,7 @@ def noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     if sigma == 0:
         return images.copy()
     grain = np.random.default_rng(seed).normal(0.0, sigma, images.shape).astype(np.float32)
-    return np.clip(np.round(images + grain), 0, GREY_LEVELS).astype(np.uint8)
+    return _as_pixels(images + grain)
 
 
 def blur(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -88,7 +93,7 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
     if sigma == 0:
         return images.copy()
     blurred = ndimage.gaussian_filter(images.astype(np.float32), (0, sigma, sigma, 0), mode="nearest")
-    return np.clip(np.round(blurred), 0, GREY_LEVELS).astype(np.uint8)
+    return _as_pixels(blurred)
 
 
 def occlusion(images: np.ndarray, share: float, seed: int = 0) -> np.ndarray:
@@ -121,4 +126,4 @@ def hue(images: np.ndarray, degrees: float) -> np.ndarray:
         return images.copy()
     hsv = rgb_to_hsv(images.astype(np.float32) / GREY_LEVELS)
     hsv[..., 0] = (hsv[..., 0] + degrees / 360.0) % 1.0
-    return np.clip(np.round(hsv_to_rgb(hsv) * GREY_LEVELS), 0, GREY_LEVELS).astype(np.uint8)
+    return _as_pixels(hsv_to_rgb(hsv) * GREY_LEVELS)
