@@ -252,6 +252,8 @@ def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
     return Evaluation(evaluation, figures, summary)
 
 
+# What a refusal to replace a file in a run tells the user to do instead.
+ELSEWHERE = "another --run-dir (or train the run again)"
 # What evaluating means for each kind of model (models.KINDS).
 EVALUATIONS = {"classifier": evaluate_classifier, "reader": evaluate_reader}
 
@@ -264,10 +266,13 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
         raise UserError(f"{run.folder / runs.MODEL_FILE} is a {kind}, but {run.settings['dataset']} holds "
                         f"{'whole numbers' if run.digits.reads_numbers else 'single digits'}; the run is "
                         f"inconsistent (train it again).")
+    outputs = (runs.EVALUATION_FILE, runs.CONFUSION_FILE, runs.MISTAKES_FILE)
+    for name in outputs:  # all refused before anything is computed or written
+        atomic.check_replaceable(run.folder / name, ELSEWHERE)
     evaluation = EVALUATIONS[kind](run, config.max_mistakes)
     atomic.write_json(run.folder / runs.EVALUATION_FILE, evaluation.content)
     for name, figure in evaluation.figures.items():
-        save_figure(figure, run.folder / name)
+        save_figure(figure, run.folder / name, ELSEWHERE)
     return evaluation
 
 
@@ -289,6 +294,9 @@ def sweep_runs(config: EvaluateConfig) -> dict[str, dict]:
                             f"({'x'.join(map(str, run.digits.input_shape))}) and {first.folder} on "
                             f"{first.settings['dataset']} ({'x'.join(map(str, first.digits.input_shape))}); "
                             f"--compare needs runs on the same test images.")
+    for run in opened:  # all refused before the sweep, which takes a minute, and before anything is written
+        for name in (runs.ROBUSTNESS_FILE, runs.ROBUSTNESS_FIGURE, runs.ROBUSTNESS_COMPARE_FIGURE):
+            atomic.check_replaceable(run.folder / name, ELSEWHERE)
     picked = robustness.pick(len(first.digits.y_test), config.robustness_images, config.seed)
     images, labels = first.digits.x_test[picked], first.digits.y_test[picked]
     sweeps = {}
@@ -296,7 +304,7 @@ def sweep_runs(config: EvaluateConfig) -> dict[str, dict]:
         kind = "reader" if reads_numbers(run.model) else "classifier"
         result = {"dataset": run.settings["dataset"], "kind": kind,
                   **robustness.sweep(JUDGES[kind](run.model, labels), images, config.seed)}
-        atomic.write_json(run.folder / runs.ROBUSTNESS_FILE, result)
+        atomic.write_json(run.folder / runs.ROBUSTNESS_FILE, result, ELSEWHERE)
         save_figure(results.robustness({run.folder.name: result}, f"{run.folder.name} on {len(images)} "
                                        f"{run.settings['dataset']} test images"), run.folder / runs.ROBUSTNESS_FIGURE)
         sweeps[str(run.folder)] = result

@@ -216,6 +216,23 @@ def shown_path(image_path: Path, show_dir: Path, taken: set[str]) -> Path:
     return candidate
 
 
+def shown_paths(config: PredictConfig) -> list[Path]:
+    """The --show picture of each image, in --show-dir (created); a UserError before any is drawn if one of them
+    is a file this project did not write (models/atomic.py)."""
+    from models import atomic
+
+    config.show_dir.mkdir(parents=True, exist_ok=True)
+    # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
+    # Path.resolve, does not raise on a symbolic link that loops; read_image refuses that file.)
+    taken = {os.path.realpath(path) for path in config.images}
+    targets = []
+    for path in config.images:
+        targets.append(shown_path(path, config.show_dir, taken))
+        taken.add(os.path.realpath(targets[-1]))
+        atomic.check_replaceable(targets[-1], "another --show-dir")
+    return targets
+
+
 def printable(path: Path) -> str:
     """The path as text for one line of output: quoted and escaped if it holds a newline or other control."""
     text = str(path)
@@ -227,13 +244,9 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     runner = load_runner(config)
     answer_for = ANSWERS[runner.reads_numbers]
-    if config.show:
-        config.show_dir.mkdir(parents=True, exist_ok=True)
-    # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
-    # Path.resolve, does not raise on a symbolic link that loops; read_image refuses that file.)
-    taken = {os.path.realpath(path) for path in config.images}
+    targets = shown_paths(config) if config.show else []
     failed = 0
-    for path in config.images:
+    for index, path in enumerate(config.images):
         try:
             original = read_image(path)
             pixels, answer = answer_for(runner, original)  # pixels: uint8 (H, W, C), what the model saw
@@ -251,8 +264,6 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
         if config.show:
             from models.drawing import results, save_figure  # matplotlib loads only when a picture is asked for
 
-            target = shown_path(path, config.show_dir, taken)
-            taken.add(os.path.realpath(target))
             photo = np.asarray(original.convert("RGB"))
             if "number" in answer:  # where each digit was read: the middle of its column, in input pixels
                 figure = results.number_seen(photo, pixels, answer["number"],
@@ -260,7 +271,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
                                              answer["region"])
             else:
                 figure = results.seen_by_model(photo, pixels, answer["probabilities"], path.name)
-            save_figure(figure, target)
+            save_figure(figure, targets[index], "another --show-dir")
     return 2 if failed else 0
 
 

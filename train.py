@@ -254,6 +254,8 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     atomic.write_text(staging / runs.HISTORY_FILE, history_csv(saver.history))
     columns = {key: [row[key] for row in saver.history] for key in saver.history[0]}
     drawing.save_figure(drawing.results.training_curves(columns), staging / runs.CURVES_FILE)
+    if config.tensorboard:
+        atomic.record(staging / runs.LOGS_DIR)  # written by TensorBoard, in place: recorded as it ends
     shutil.rmtree(state.directory)
     runs.publish(staging, config.run_dir)
     return metrics
@@ -264,14 +266,17 @@ def resume_or_start(config: TrainConfig, state: resume.TrainingState) -> resume.
     resumed = None
     if config.distribute == "multiworker":
         pass  # every worker would have to resume from the same epoch; a cluster run starts over
-    elif not config.fresh and state.started_differently():
-        print(f"{config.run_dir}: an interrupted run with other settings was left in "
-              f"{runs.staging_dir(config.run_dir)}; starting fresh")
     elif not config.fresh:
-        resumed = state.latest()
+        state.check_intact()  # a state cut short or edited is refused, not resumed and not discarded
+        if state.started_differently():
+            print(f"{config.run_dir}: an interrupted run with other settings was left in "
+                  f"{runs.staging_dir(config.run_dir)}; starting fresh")
+        else:
+            resumed = state.latest()
     if resumed is None:
         runs.discard_staging(config.run_dir)
         runs.remove_stale_staging(config.run_dir)
+        atomic.make_folder(runs.staging_dir(config.run_dir), elsewhere="another --run-dir")
         state.clear()
     else:
         print(f"resuming {config.run_dir} after epoch {resumed.epoch} of {config.epochs} (--fresh starts over)")

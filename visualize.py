@@ -7,7 +7,9 @@
     python visualize.py --model-file other/model.keras --layer convnet/conv2
     python visualize.py --run-dir runs/reader_svhn-numbers --report   # a number reader
 
-Figures go to <run>/figures/ (for --model-file, to figures/ beside the file):
+Figures go to <run>/figures/ (for --model-file, to figures/ beside the file; --out
+chooses another folder); a file there of the same name that this project did not
+write is refused, never replaced (models/atomic.py):
 for a convolutional layer <layer>_feature_maps.png, <layer>_top_patches.png
 and <layer>_filter_patterns.png; for a dense layer <layer>_top_images.png, and
 <layer>_templates.png when the layer reads the image pixels directly; for the
@@ -52,6 +54,7 @@ DATASET_FOR_SHAPE = {(28, 28, 1): "mnist", (32, 32, 3): "svhn"}
 class VisualizeConfig:
     run_dir: Path | None  # None when model_file is given
     model_file: Path | None
+    out: Path | None  # None: <run>/figures, or figures/ beside the model file
     layers: tuple[str, ...]  # layer paths given with --layer
     whole_model: bool  # hierarchy, probe and Grad-CAM
     report: bool
@@ -78,6 +81,9 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
     source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
                         help="run directory written by train.py")
     source.add_argument("--model-file", type=Path, help="any functional .keras model instead of a run")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help=f"folder for the figures (default: <run>/{runs.FIGURES_DIR}, or {runs.FIGURES_DIR}/ beside "
+                             f"--model-file)")
     parser.add_argument("--dataset", type=dataset_name, metavar="NAME|FILE.npz",
                         help="images to show (default: the run's; for a model file mnist for 28x28x1 input, "
                              "svhn for 32x32x3)")
@@ -98,6 +104,7 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
     return VisualizeConfig(
         run_dir=None if args.model_file else args.run_dir,
         model_file=args.model_file,
+        out=args.out,
         layers=tuple(args.layer or ()),
         whole_model=whole_model,
         report=args.report,
@@ -158,7 +165,7 @@ def open_source(config: VisualizeConfig) -> Source:
         does = "reads whole numbers" if introspection.reads_numbers(model) else "tells single digits apart"
         raise UserError(f"{model_file} {does} but {dataset} holds "
                         f"{'whole numbers' if digits.reads_numbers else 'single digits'}; pass a matching --dataset.")
-    return Source(model, model_file, folder / runs.FIGURES_DIR, digits, metrics)
+    return Source(model, model_file, config.out or folder / runs.FIGURES_DIR, digits, metrics)
 
 
 def read_metrics(path: Path) -> dict:
@@ -349,12 +356,15 @@ def visualize(config: VisualizeConfig) -> Outcome:
 
     figures_dir = source.figures_dir
     figures_dir.mkdir(parents=True, exist_ok=True)
+    names = [*figures, *([PROBE_FILE] if probe is not None else []), *([REPORT_FILE] if config.report else [])]
+    for name in names:  # all refused before any is written
+        atomic.check_replaceable(figures_dir / name, "another --out")
     written = []
     for name, figure in figures.items():
-        drawing.save_figure(figure, figures_dir / name)
+        drawing.save_figure(figure, figures_dir / name, "another --out")
         written.append(figures_dir / name)
     if probe is not None:
-        atomic.write_json(figures_dir / PROBE_FILE, probe)
+        atomic.write_json(figures_dir / PROBE_FILE, probe, "another --out")
         written.append(figures_dir / PROBE_FILE)
     if config.report:
         facts = [f"model {source.model_file}", f"{model.count_params():,} parameters",
@@ -364,7 +374,7 @@ def visualize(config: VisualizeConfig) -> Outcome:
             facts.append(f"{measure} {100 * source.metrics['test_accuracy']:.2f} %")
         page = report_html(f"What {model.name} learned on {digits.name}", facts, survey.model_summary(model), sections,
                            probe, figures_dir)
-        atomic.write_text(figures_dir / REPORT_FILE, page)
+        atomic.write_text(figures_dir / REPORT_FILE, page, "another --out")
         written.append(figures_dir / REPORT_FILE)
     return Outcome(written, probe, notes)
 

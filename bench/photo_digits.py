@@ -206,7 +206,6 @@ class BenchConfig:
 
 
 EXAMPLES = 6  # photos saved per scene with --examples
-EXAMPLES_MAKER = "digits bench/photo_digits.py"  # in each example's PNG Software text: what a rerun may replace
 
 
 def parse_args(argv: list[str] | None) -> BenchConfig:
@@ -312,17 +311,14 @@ def run(config: BenchConfig) -> str:
 def save_examples(folder: Path, scene: str, photos, pixels, labels, right) -> None:
     """The scene's first photos as PNG, each with the 28x28 the model saw (enlarged) beside it.
 
-    The folder may be the user's: a file of one of these names that this benchmark did not write (its PNG
-    Software text says so) is refused, not replaced.
+    The folder may be the user's: a file of one of these names that the project did not write (models/atomic.py
+    keeps the record) is refused, not replaced.
     """
-    from PIL.PngImagePlugin import PngInfo
+    import io
 
-    from data.errors import UserError
-    from models.drawing import MAKER, drawn_by
+    from models import atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    maker = PngInfo()
-    maker.add_text(MAKER, EXAMPLES_MAKER)
     for index in range(min(EXAMPLES, len(photos))):
         photo = photos[index].convert("RGB")
         seen = Image.fromarray(pixels[index, ..., 0]).resize((photo.height, photo.height), Image.Resampling.NEAREST)
@@ -330,11 +326,10 @@ def save_examples(folder: Path, scene: str, photos, pixels, labels, right) -> No
         sheet.paste(photo, (0, 0))
         sheet.paste(seen.convert("RGB"), (photo.width, 0))
         verdict = "right" if right[index] else "wrong"
-        path = folder / f"{scene}_{index}_digit{labels[index]}_{verdict}.png"
-        if path.exists() and not drawn_by(path, EXAMPLES_MAKER):
-            raise UserError(f"{path} was not written by this benchmark, so it is not replaced; pass another "
-                            f"--examples folder.")
-        sheet.save(path, pnginfo=maker)
+        png = io.BytesIO()
+        sheet.save(png, format="PNG")
+        atomic.write_bytes(folder / f"{scene}_{index}_digit{labels[index]}_{verdict}.png", png.getvalue(),
+                           elsewhere="another --examples folder")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit a
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter, if a run loads it
 
 from data import default_data_dir  # noqa: E402
+from models import atomic  # noqa: E402
 from data.errors import DataError, UserError  # noqa: E402
 from data.svhn_numbers import FOLDER, LABELS, SPLITS, _read_labels  # noqa: E402
 
@@ -240,7 +241,7 @@ def benchmark(config: BenchConfig) -> int:
                   "machine": {"cpus": os.cpu_count(), "load_average_start": load_at_start,
                               "load_average_end": os.getloadavg()[0]},
                   "readers": results, "skipped": skipped}
-        config.out.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+        atomic.write_json(config.out, report, elsewhere="another --out")
     return 0 if results else 1
 
 

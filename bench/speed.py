@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit a
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter
 
 from data import default_data_dir  # noqa: E402
+from models import atomic  # noqa: E402
 
 RECIPES = ("keras-convnet", "ours-convnet", "keras-mlp", "ours-mlp")
 BASELINE_OF = {"ours-convnet": "keras-convnet", "ours-mlp": "keras-mlp"}
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"test accuracy {100 * run['test_accuracy']:.2f} %", flush=True)
         print("\n" + comparison_table(results), flush=True)
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        atomic.write_json(args.out, results, elsewhere="another --out")
     if not args.no_throughput:
         print("\n" + throughput(), flush=True)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end", flush=True)

@@ -30,9 +30,7 @@ without a cache, with a warning.
 """
 
 import io
-import os
 import tarfile
-import tempfile
 import tokenize
 import warnings
 import zipfile
@@ -44,7 +42,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from data.dataset import Dataset
-from data.errors import DataError
+from data.errors import DataError, UserError
 from data.files import verified_copy
 from data.numbers import MAX_DIGITS, PADDING, fit_to_input
 from data.svhn_numbers import INPUT_SHAPE, fit_boxes
@@ -63,7 +61,6 @@ FIELDS = ("height", "left", "top", "width", "label")
 HORIZONTAL_MARGIN = 0.5  # of the median digit width, each side: the stand-in keeps about this much context
 VERTICAL_MARGIN = 0.05  # of the number's height, above and below: the stand-in keeps almost none
 CACHE_VERSION = 2  # raise when the crop or the cached arrays change, so old caches are rebuilt
-CACHE_MARKER = "written_by_digits_svhn_format1"  # a key of every cache this module writes: the only files it replaces
 SKIPPED = ("too_long", "unusable")  # counts kept with each cache: longer than MAX_DIGITS; no box on the photo
 
 
@@ -264,28 +261,15 @@ def _read_cache(path: Path, digest: str, input_shape) -> tuple | None:
     return images, labels.astype(np.int32), boxes.astype(np.float32), skipped
 
 
-def _ours(path: Path) -> bool:
-    """Whether the file at `path` is a cache this module wrote (current or stale): the only file it replaces.
-    A cache is written whole or not at all (_write_cache), so a damaged file there is someone else's."""
-    try:
-        with np.load(path, allow_pickle=False) as cache:
-            return CACHE_MARKER in cache.files
-    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zlib.error, tokenize.TokenError):
-        return False
-
-
 def _write_cache(path: Path, digest: str, images, labels, boxes, skipped) -> None:
-    """Save the arrays atomically: a temporary file in the same folder, then os.replace."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    """Save the arrays whole and durably, recorded as the project's (models/atomic.py); a file of that name
+    that the project did not write is a UserError, and stays."""
+    from models import atomic
+
+    with atomic.replacing(path, elsewhere="another --data-dir") as temporary:
+        with open(temporary, "wb") as stream:
             np.savez(stream, images=images, labels=labels, boxes=boxes, digest=np.str_(digest),
-                     version=np.int64(CACHE_VERSION), **{CACHE_MARKER: np.bool_(True)},
-                     **{reason: np.int64(count) for reason, count in skipped.items()})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+                     version=np.int64(CACHE_VERSION), **{reason: np.int64(count) for reason, count in skipped.items()})
 
 
 def load_split(name: str, data_dir: Path, input_shape=INPUT_SHAPE, checksums: dict[str, str] = SHA256):
@@ -300,12 +284,11 @@ def load_split(name: str, data_dir: Path, input_shape=INPUT_SHAPE, checksums: di
     if cached is not None:
         return cached
     arrays = read_archive(archive, input_shape)
-    if os.path.lexists(cache) and not _ours(cache):
-        warnings.warn(f"{cache} was not written by this project, so it is left alone and {name}'s numbers are not "
-                      f"cached; move it away to have them cached.", stacklevel=2)
-        return arrays
     try:
         _write_cache(cache, checksums[name], *arrays)
+    except UserError:
+        warnings.warn(f"{cache} was not written by this project, so it is left alone and {name}'s numbers are not "
+                      f"cached; move it away to have them cached.", stacklevel=2)
     except OSError as error:  # a read-only data folder: the arrays are still good, only slower next time
         warnings.warn(f"could not cache {name}'s numbers in {cache} ({error}); it will be read again next time.",
                       stacklevel=2)

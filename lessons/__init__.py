@@ -18,7 +18,6 @@ from data.errors import UserError
 from models.cli import ArgumentParser, entry_point, seed_value
 
 RUNS = Path("runs") / "lessons"  # relative to where the lesson is run, like train.py's runs/
-MAKER = "digits lessons"  # in every figure's PNG Software text: what a lesson may replace
 
 
 def lesson_parser(name: str, description: str) -> ArgumentParser:
@@ -67,19 +66,18 @@ def output_folder(out: Path) -> Path:
 def save_figures(figures: dict, out: Path) -> list[Path]:
     """Save {file name: matplotlib figure} into `out` as PNGs, each whole or not at all; returns the paths.
 
-    --out may be a folder of the user's: a file there of one of these names that a lesson did not write is
-    refused, before anything is written, not replaced.
+    --out may be a folder of the user's: a file there of one of these names that the project did not write
+    (models/atomic.py keeps the record) is refused, before anything is written, not replaced.
     """
     # Imported here, not at the top: it chooses the Agg backend before pyplot loads, and it loads Keras.
-    from models.drawing import drawn_by, save_figure
+    from models import atomic
+    from models.drawing import save_figure
 
     paths = [out / name for name in figures]
     for path in paths:
-        if os.path.lexists(path) and not drawn_by(path, MAKER):
-            raise UserError(f"{path} is not a figure a lesson wrote, so it is not replaced; move it away or pass "
-                            f"another --out.")
+        atomic.check_replaceable(path, "another --out")
     for path, figure in zip(paths, figures.values(), strict=True):
-        save_figure(figure, path, MAKER)
+        save_figure(figure, path, "another --out")
     return paths
 
 

@@ -36,6 +36,8 @@ not the Keras model: TFLiteConverter.from_keras_model does not accept Keras 3
 models.)
 """
 
+import contextlib
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -93,12 +95,11 @@ def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.n
     the int8 model (representative_sample).
     """
     run_dir = Path(run_dir)
-    with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
+    with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR, "another --run-dir") as saved_model:
         export_saved_model(model, saved_model)
         for name, flatbuffer in [(runs.TFLITE_FLOAT32_FILE, convert_float32(saved_model)),
                                  (runs.TFLITE_INT8_FILE, convert_int8(saved_model, training_images))]:
-            with atomic.replacing(run_dir / name) as temporary:
-                temporary.write_bytes(flatbuffer)
+            atomic.write_bytes(run_dir / name, flatbuffer, "another --run-dir")
 
 
 REPRESENTATIVE_IMAGES = 300  # calibration images for int8: enough for stable activation ranges
@@ -129,9 +130,25 @@ def convert_int8(saved_model_dir: Path, training_images: np.ndarray) -> bytes:
     converter.representative_dataset = representative_dataset
     # Refuse to fall back to float kernels: an op that cannot be int8 is an error, not a silent float op.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with warnings.catch_warnings():  # calibration runs the converter's own tf.lite.Interpreter, which warns
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+    with warnings.catch_warnings(), stdout_silenced():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # calibration's own
         return converter.convert()
+
+
+@contextlib.contextmanager
+def stdout_silenced():
+    """File descriptor 1 sent to /dev/null for the block: the quantiser's C++ code prints its settings there
+    ("fully_quantize: 0, inference_type: 6, ..."), below Python's sys.stdout, into a script's own output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 @entry_point

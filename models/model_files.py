@@ -22,12 +22,14 @@ says "File not found". Files saved before save_model existed, with the fused
 layer in them, still load here: importing this module registers that layer.
 """
 
+import io
 import json
 import re
 import zipfile
 from pathlib import Path
 
 import keras
+from keras.src.saving import saving_lib
 
 from data.errors import UserError
 from models import atomic
@@ -55,8 +57,21 @@ def save_model(model: keras.Model, path: Path, training_setup: bool = True) -> N
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras model file's name must end in .keras, not {path.name!r}")
-    with atomic.replacing(path, keep_suffix=".keras") as temporary:  # Keras saves only under a name ending in .keras
-        portable_copy(model, training_setup).save(temporary)
+    atomic.write_bytes(path, model_bytes(portable_copy(model, training_setup)), elsewhere="another --run-dir")
+
+
+def model_bytes(model: keras.Model) -> bytes:
+    """The .keras archive of `model`, made in memory.
+
+    Keras's own writer puts the weights on disk through h5py, which on a full disk
+    fails inside its C code and can take the process down (a segmentation fault
+    was seen); in memory, the only disk write is atomic.write_bytes's, whose full
+    disk is one clear error. keras.saving.save_model takes only file names, so this
+    calls the function behind it, which takes a file object.
+    """
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
 
 
 def portable_copy(model: keras.Model, training_setup: bool = True) -> keras.Model:
@@ -107,7 +122,9 @@ def load_model(path: Path) -> keras.Model:
     """The Keras model saved in `path`, or a UserError saying in one sentence why there is none.
 
     Safe mode is on: a file with Python code in it (a Lambda layer's function) is
-    refused, since loading it would run that code.
+    refused, since loading it would run that code. The model is not compiled:
+    prediction, evaluation and drawing need no loss, so a file whose loss or
+    metrics are someone's own code still loads (only train.py compiles).
     """
     path = Path(path)
     config, made_with = read_archive(path)
@@ -115,7 +132,7 @@ def load_model(path: Path) -> keras.Model:
     if code:
         raise refusal(path, f"{code} holds Python code, which loading would run; Keras safe mode refuses that.")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for files it cannot read
         raise refusal(path, explain(error, made_with)) from error
 

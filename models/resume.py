@@ -14,9 +14,11 @@ With the input pipeline's order and augmentation drawn from (seed, epoch) alone
 (data.pipeline.batches), a run resumed from epoch e continues exactly as an
 uninterrupted one would.
 
-Each epoch's state is two files, epoch-NNNN.json and then epoch-NNNN.weights.h5,
-each written atomically (models/atomic.py): a state counts only once its weights
-file exists, so a kill at any instant leaves the last complete one.
+Each epoch's state is two files, epoch-NNNN.json and then epoch-NNNN.keras (the
+model with its optimizer state), each written whole and durably, and recorded
+with its digest (models/atomic.py): a state counts only once its model file
+exists, so a kill at any instant leaves the last complete one, and a state file
+that was cut short or edited since is refused (check_intact), never trained from.
 """
 
 import json
@@ -32,10 +34,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from models import atomic
+from data.errors import UserError
+from models import atomic, model_files
 
 SETTINGS_FILE = "settings.json"
-_WEIGHTS = re.compile(r"epoch-(\d+)\.weights\.h5")
+_WEIGHTS = re.compile(r"epoch-(\d+)\.keras")
 
 
 class TrainingDiverged(Exception):
@@ -128,6 +131,18 @@ class TrainingState:
         self.directory = Path(directory)
         self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
 
+    def check_intact(self) -> None:
+        """A UserError if a saved state file is not exactly as it was written (cut short, edited, or from a
+        version of the project that kept no record of it); nothing is removed."""
+        if not self.directory.is_dir():
+            return
+        changed = atomic.foreign_entries(self.directory)
+        if changed or atomic.read_record(self.directory) is None:
+            named = f" ({', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''})" if changed else ""
+            raise UserError(f"the training state saved in {self.directory}{named} was cut short or changed since "
+                            f"it was written, so it cannot be resumed; run the same command with --fresh to "
+                            f"start over.")
+
     def started_differently(self) -> bool:
         """Whether states exist that were saved by a run with other settings (they cannot be resumed)."""
         try:
@@ -139,12 +154,12 @@ class TrainingState:
     def clear(self) -> None:
         """Forget every saved state and record the settings of the run that starts now."""
         shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
-        (self.directory / SETTINGS_FILE).write_text(json.dumps(self.settings, indent=2), encoding="utf-8")
+        atomic.make_folder(self.directory, elsewhere="another --run-dir")
+        atomic.write_json(self.directory / SETTINGS_FILE, self.settings)
 
     def latest(self) -> Checkpoint | None:
         """The most recent complete state, or None."""
-        epochs = sorted((int(match[1]) for path in self.directory.glob("epoch-*.weights.h5")
+        epochs = sorted((int(match[1]) for path in self.directory.glob("epoch-*.keras")
                          if (match := _WEIGHTS.fullmatch(path.name))), reverse=True)
         for epoch in epochs:
             try:
@@ -160,7 +175,7 @@ class TrainingState:
         return _SaveEveryEpoch(self, resumed)
 
     def _weights(self, epoch: int) -> Path:
-        return self.directory / f"epoch-{epoch:04d}.weights.h5"
+        return self.directory / f"epoch-{epoch:04d}.keras"
 
     def _record(self, epoch: int) -> Path:
         return self.directory / f"epoch-{epoch:04d}.json"
@@ -169,11 +184,12 @@ class TrainingState:
         record = {"history": history, "train_seconds": train_seconds,
                   "generator_states": [np.asarray(v).tolist() for v in _generator_variables(model)]}
         atomic.write_json(self._record(epoch), record)
-        with atomic.replacing(self._weights(epoch), keep_suffix=".weights.h5") as temporary:  # Keras insists on it
-            model.save_weights(temporary)
+        atomic.write_bytes(self._weights(epoch), model_files.model_bytes(model))  # weights and optimizer state
         for older in range(epoch - 1, 0, -1):  # keep only the newest complete state
-            self._weights(older).unlink(missing_ok=True)
-            self._record(older).unlink(missing_ok=True)
+            for path in (self._weights(older), self._record(older)):
+                if path.exists():
+                    path.unlink()
+                    atomic.forget(path)
 
 
 class _SaveEveryEpoch(keras.callbacks.Callback):

@@ -15,9 +15,10 @@
 
 A run is built in the hidden staging folder beside its destination and moved
 into place only when complete, so a failed, diverged or killed run never damages
-the run that was there before. Only a folder that is absent, empty, or a run of
-this project holding nothing but the files listed in PROJECT_FILES is ever
-replaced (refusal()); a user's own folder or file is refused before any work.
+the run that was there before. Every file of a run is recorded with its digest
+as it is written (models/atomic.py), and a folder is replaced only when it is
+absent, empty, or holds nothing the records cannot prove the project wrote
+(refusal()); a user's own folder or file is refused before any work.
 """
 
 import contextlib
@@ -26,7 +27,6 @@ import glob
 import json
 import os
 import platform
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +52,6 @@ ROBUSTNESS_FILE = "robustness.json"  # evaluate.py --robustness
 ROBUSTNESS_FIGURE = "robustness.png"
 ROBUSTNESS_COMPARE_FIGURE = "robustness_compare.png"  # ... --compare
 FIGURES_DIR = "figures"  # visualize.py
-# Every name the project writes at the top of a run folder. A folder holding anything
-# else is not replaced: the other entries are someone's own files.
-PROJECT_FILES = frozenset({
-    MODEL_FILE, SAVED_MODEL_DIR, TFLITE_FLOAT32_FILE, TFLITE_INT8_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE,
-    CURVES_FILE, LOGS_DIR, EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, FIGURES_DIR, ROBUSTNESS_FILE,
-    ROBUSTNESS_FIGURE, ROBUSTNESS_COMPARE_FIGURE,
-})
 TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (models/resume.py)
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
 RUN_LAYOUT = 1
@@ -86,27 +79,16 @@ def read_json(path: Path) -> dict:
 
 
 def is_run(folder: Path) -> bool:
-    """Whether `folder` is a run written by train.py: its config.json carries the marker.
+    """Whether `folder` is laid out as a run of train.py: its config.json carries the run marker.
 
-    Runs written before the marker existed are recognised by the command line their
-    config.json records.
+    This says what the folder holds, for reading it; whether the project may replace
+    a file in it is the records' question (models/atomic.py).
     """
     try:
         config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return False
-    if not isinstance(config, dict):
-        return False
-    if config.get(RUN_MARKER) is not None:
-        return True
-    environment = config.get("environment")
-    command = environment.get("command_line") if isinstance(environment, dict) else None
-    return isinstance(command, list) and command[1:2] == ["train.py"]
-
-
-def _ours(name: str) -> bool:
-    """A name the project writes in a run folder, or a temporary one of its writers left (models/atomic.py)."""
-    return name in PROJECT_FILES or any(atomic.is_temporary(name, of) for of in PROJECT_FILES)
+    return isinstance(config, dict) and config.get(RUN_MARKER) is not None
 
 
 def refusal(run_dir: Path) -> str | None:
@@ -126,15 +108,15 @@ def refusal(run_dir: Path) -> str | None:
         return None
     if not run_dir.is_dir():
         return "it is a file, not a run folder"
-    entries = sorted(entry.name for entry in run_dir.iterdir())
-    if not entries:
+    if not any(run_dir.iterdir()):
         return None
-    if not is_run(run_dir):
-        return "it is a folder that train.py did not write (its config.json has no run marker)"
-    foreign = [name for name in entries if not _ours(name)]
+    if atomic.read_record(run_dir) is None:
+        return "it is a folder this project did not write (or an earlier version wrote it, which kept no record " \
+               "of its files; move it away to train there again)"
+    foreign = atomic.foreign_entries(run_dir)
     if foreign:
         return f"it holds {', '.join(foreign[:3])}{' and more' if len(foreign) > 3 else ''}, " \
-               f"which this project did not write (move them out first)"
+               f"which this project did not write or which changed since (move them out first)"
     return None
 
 
@@ -182,8 +164,7 @@ def discard_staging(run_dir: Path) -> None:
     staging = staging_dir(run_dir)
     if not staging.exists() and not staging.is_symlink():
         return
-    if staging.is_symlink() or not staging.is_dir() or \
-            not all(_ours(entry.name) or entry.name == TRAINING_STATE_DIR for entry in staging.iterdir()):
+    if staging.is_symlink() or not staging.is_dir() or not atomic.recorded_names_only(staging):
         raise UserError(f"{staging} is in the way and is not a run this project was building; move it out and "
                         f"run again.")
     shutil.rmtree(staging)
@@ -193,18 +174,15 @@ def remove_stale_staging(run_dir: Path) -> None:
     """Remove what killed writers of run_dir left beside it, keeping anything that holds someone's files.
 
     A run killed between the two renames of publish() left run_dir missing and the
-    old run in .NAME.xxxx.previous: that one goes back in place. Staging folders of
-    versions before staging_dir() (.NAME.xxxxxxxx) are removed too.
+    old run in .NAME.xxxx.previous: that one goes back in place.
     """
     run_dir = Path(run_dir)
     leftovers = [path for path in run_dir.parent.glob(f".{glob.escape(run_dir.name)}.*")
-                 if path.is_dir() and not path.is_symlink()]
+                 if path.is_dir() and not path.is_symlink() and atomic.is_temporary(path.name, run_dir.name)]
     for leftover in leftovers:
-        suffix = leftover.name[len(run_dir.name) + 2:]
-        if not run_dir.exists() and suffix.endswith(atomic.PREVIOUS) and is_run(leftover):
+        if not run_dir.exists() and leftover.name.endswith(atomic.PREVIOUS) and is_run(leftover):
             os.replace(leftover, run_dir)
-        elif (atomic.is_temporary(leftover.name, run_dir.name) or re.fullmatch(r"[a-z0-9_]{8}", suffix)) and \
-                all(_ours(entry.name) for entry in leftover.iterdir()):  # never a folder holding someone's files
+        elif not any(leftover.iterdir()) or atomic.recorded_names_only(leftover):  # never someone's files
             shutil.rmtree(leftover, ignore_errors=True)
 
 

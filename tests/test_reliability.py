@@ -128,26 +128,39 @@ def test_a_symbolic_link_is_refused(tmp_path, good_run):
     assert "symbolic link" in runs.refusal(tmp_path / "link")
 
 
-def test_runs_written_before_the_marker_are_still_recognised(tmp_path, good_run):
+def test_a_run_without_a_record_is_read_but_never_replaced(tmp_path, good_run, capsys):
+    """A run of a version before the records (or any copy whose record is lost) is still a run to read, but
+    nothing proves its files are ours, so train.py does not replace it."""
     run_dir = tmp_path / "old"
     shutil.copytree(good_run, run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    del config[runs.RUN_MARKER]  # what train.py wrote before the marker existed
-    (run_dir / "config.json").write_text(json.dumps(config))
-    assert runs.is_run(run_dir) and runs.refusal(run_dir) is None
-    config["environment"]["command_line"] = ["python", "other.py"]
-    (run_dir / "config.json").write_text(json.dumps(config))
-    assert not runs.is_run(run_dir) and "did not write" in runs.refusal(run_dir)
+    (run_dir / atomic.RECORD).unlink()
+    before = tree_digest(run_dir)
+    assert runs.is_run(run_dir) and "kept no record" in runs.refusal(run_dir)
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 2
+    assert "kept no record" in one_error_line(capsys)
+    assert tree_digest(run_dir) == before
+
+
+def test_a_run_file_edited_by_hand_is_no_longer_ours(tmp_path, good_run, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(good_run, run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "note": "checked by hand"}))
+    before = tree_digest(run_dir)
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 2
+    assert "metrics.json" in one_error_line(capsys)
+    assert tree_digest(run_dir) == before
 
 
 def test_an_existing_run_is_replaced_whole(tmp_path, good_run, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(good_run, run_dir)
-    (run_dir / "evaluation.json").write_text("{}")  # evaluate.py's, from the earlier run
+    atomic.write_json(run_dir / "evaluation.json", {})  # evaluate.py's, from the earlier run
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir), "--seed", "3"]) == 0
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 3
     assert not (run_dir / "evaluation.json").exists()  # it described the old model
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
+    assert atomic.foreign_entries(run_dir) == []  # every file of the new run is recorded
 
 
 def test_publishing_rechecks_the_folder_and_keeps_the_new_run_if_refused(tmp_path, good_run):
@@ -163,15 +176,24 @@ def test_publishing_rechecks_the_folder_and_keeps_the_new_run_if_refused(tmp_pat
 
 def test_stale_staging_folders_are_removed_by_the_next_run(tmp_path, good_run):
     run_dir = tmp_path / "run"
-    for leftover in (".run.previous", ".run.k3j9_x2a"):  # the latter: a staging folder of earlier versions
-        shutil.copytree(good_run, tmp_path / leftover)
-    partial = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR
-    partial.mkdir(parents=True)
-    (partial / resume.SETTINGS_FILE).write_text('{"seed": 99}')  # an interrupted run of another command
+    shutil.copytree(good_run, tmp_path / ".run.k3j9_x2a.tmp")  # a swap killed before its first rename
+    (tmp_path / ".run.p0q1r2s3.previous").mkdir()  # the placeholder of a swap killed just before it
+    staging = atomic.make_folder(runs.staging_dir(run_dir), "")
+    resume.TrainingState(staging / runs.TRAINING_STATE_DIR, {"seed": 99}).clear()  # another command's, killed
     (tmp_path / ".run.notes").mkdir()
     (tmp_path / ".run.notes" / "diary.txt").write_text("someone's")  # not ours: kept
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", ".run.notes", "run"]
+
+
+def test_a_run_killed_between_the_two_renames_is_put_back(tmp_path, good_run, capsys):
+    """A power cut between publish's renames leaves the old run under .NAME.xxxxxxxx.previous: the next run
+    puts it back first, and a refused next run leaves it in place."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(good_run, tmp_path / ".run.a1b2c3d4.previous")
+    before = tree_digest(tmp_path / ".run.a1b2c3d4.previous")
+    runs.remove_stale_staging(run_dir)
+    assert tree_digest(run_dir) == before and sorted(path.name for path in tmp_path.iterdir()) == ["run"]
 
 
 def test_a_foreign_folder_with_the_staging_name_is_refused_not_deleted(tmp_path, capsys):
@@ -217,7 +239,7 @@ def test_json_files_never_hold_nan_or_infinity(tmp_path):
         with pytest.raises(ValueError):
             atomic.write_json(path, {"test_loss": bad})
     assert json.loads(path.read_text()) == {"test_loss": 0.25}
-    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["metrics.json"]  # no temporary left
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [atomic.RECORD, "metrics.json"]  # no temporary left
 
 
 def test_every_json_a_run_holds_is_strict(good_run):
@@ -239,7 +261,7 @@ def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
 
 
 def wait_for_saved_epoch(run_dir: Path, epoch: int, process: subprocess.Popen) -> None:
-    state = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / f"epoch-{epoch:04d}.weights.h5"
+    state = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / f"epoch-{epoch:04d}.keras"
     deadline = time.monotonic() + 120
     while not state.exists():
         assert process.poll() is None, f"training ended before epoch {epoch} was saved: {process.stderr.read()}"

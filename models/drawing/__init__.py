@@ -9,8 +9,8 @@ numbers), report (visualize.py --report's self-contained page), and style
 (backend, resolution and saving, set here once for all of them).
 """
 
-from models.drawing.style import DPI, MAKER, drawn_by, save_figure  # first: it chooses the backend before pyplot loads
+from models.drawing.style import DPI, save_figure  # first: it chooses the backend before pyplot loads
 
 from models.drawing import layers, report, results
 
-__all__ = ["DPI", "MAKER", "drawn_by", "layers", "report", "results", "save_figure"]
+__all__ = ["DPI", "layers", "report", "results", "save_figure"]

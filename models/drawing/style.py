@@ -17,29 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from models import atomic  # noqa: E402
 
 DPI = 110  # pixels per inch of every saved figure
-MAKER = "Software"  # the PNG text key that names what wrote a figure (a standard PNG keyword)
 
 
-def save_figure(figure, path: Path, maker: str | None = None) -> None:
-    """Save a matplotlib figure as PNG atomically (readers see the old file or the new one) and close it.
+def save_figure(figure, path: Path, elsewhere: str = "another place") -> None:
+    """Save a matplotlib figure as PNG whole, durably and only over a figure of the project's own
+    (models/atomic.py), and close it.
 
-    maker: written into the PNG's Software text, so that a later run can tell its own file (drawn_by) from a
-    user's of the same name in a folder the user chose.
+    elsewhere: the flag that chooses another folder, named if a same-named file of someone else's is there.
     """
     try:
-        with atomic.replacing(path) as temporary:
-            figure.savefig(temporary, format="png", dpi=DPI, bbox_inches="tight",
-                           metadata={MAKER: maker} if maker else None)
+        with atomic.replacing(path, elsewhere=elsewhere) as temporary:
+            figure.savefig(temporary, format="png", dpi=DPI, bbox_inches="tight")
     finally:
         plt.close(figure)
-
-
-def drawn_by(path: Path, maker: str) -> bool:
-    """Whether the file at `path` is a PNG whose Software text is `maker` (save_figure's, or PIL's pnginfo)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.format == "PNG" and image.info.get(MAKER) == maker
-    except (OSError, UnidentifiedImageError, ValueError):
-        return False
