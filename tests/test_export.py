@@ -1,6 +1,5 @@
 """The serving export: SavedModel signature, parity with the Keras model, LiteRT float32 and int8 files."""
 
-import json
 import shutil
 import subprocess
 
@@ -12,7 +11,7 @@ import tensorflow as tf
 import evaluate
 from data import UserError
 from data.synthetic import make_images
-from models import CLASSIFIERS, MODELS, export, litert, runs
+from models import CLASSIFIERS, MODELS, atomic, export, litert, runs
 
 CASES = [(name, (28, 28, 1)) for name in CLASSIFIERS] + [("convnet", (32, 32, 3))]
 
@@ -133,11 +132,12 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     path, model, _ = trained_mlp
     run_dir = tmp_path / "old_run"
     run_dir.mkdir()
-    shutil.copy(path, run_dir / runs.MODEL_FILE)
-    # What train.py wrote before the run marker existed: recognised by the command line it records.
-    (run_dir / runs.CONFIG_FILE).write_text(json.dumps({"dataset": "synthetic", "limit": None,
-                                                        "environment": {"command_line": ["python", "train.py"]}}))
-    model.export(str(run_dir / runs.SAVED_MODEL_DIR), verbose=False)  # the float32 signature runs used to have
+    # A run of this project (its files recorded as ours) from before the serving signature took raw pixels.
+    atomic.write_bytes(run_dir / runs.MODEL_FILE, path.read_bytes())
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "dataset": "synthetic",
+                                                   "limit": None})
+    with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
+        model.export(str(saved_model), verbose=False)  # the float32 signature runs used to have
     pixels = raw_images((28, 28, 1))
     with pytest.raises(UserError, match="python -m models.export"):
         evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
@@ -147,8 +147,10 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     parity = evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
     assert parity["agrees"] and parity["images"] == len(pixels)
     assert (run_dir / runs.TFLITE_FLOAT32_FILE).stat().st_size > 0 and (run_dir / runs.TFLITE_INT8_FILE).stat().st_size > 0
-    assert sorted(item.name for item in run_dir.iterdir()) == sorted(
-        [runs.MODEL_FILE, runs.CONFIG_FILE, runs.SAVED_MODEL_DIR, runs.TFLITE_FLOAT32_FILE, runs.TFLITE_INT8_FILE])
+    assert sorted(item.name for item in run_dir.iterdir()) == sorted([
+        atomic.RECORD, runs.MODEL_FILE, runs.CONFIG_FILE, runs.SAVED_MODEL_DIR, runs.TFLITE_FLOAT32_FILE,
+        runs.TFLITE_INT8_FILE])
+    assert atomic.foreign_entries(run_dir) == []
 
 
 def test_models_export_without_a_run_is_one_line(tmp_path, capsys):

@@ -200,7 +200,7 @@ def test_out_may_be_an_existing_folder_whose_files_stay(tmp_path):
     assert pixels.main(["--iterations", "1", "--out", str(tmp_path)]) == 0
     assert other.read_bytes() == b"someone else's"
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
-        ["other.png", "images.png", "cost.png", "hidden_units.png", "outputs.png"])
+        [".digits-written.json", "other.png", "images.png", "cost.png", "hidden_units.png", "outputs.png"])
 
 
 def test_a_file_of_a_figure_s_name_that_no_lesson_wrote_is_refused_and_left_alone(tmp_path, capsys):

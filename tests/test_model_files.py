@@ -142,7 +142,7 @@ def test_portable_file_holds_only_keras_classes(portable):
     assert "FusedBatchNormalization" not in config and PROJECT not in config
     modules = {layer["module"] for layer in layer_configs(json.loads(config))}
     assert all(module.startswith("keras") for module in modules), modules
-    assert sorted(item.name for item in path.parent.iterdir()) == [runs.MODEL_FILE]  # no staging file left
+    assert sorted(item.name for item in path.parent.iterdir()) == [atomic.RECORD, runs.MODEL_FILE]  # no temporary
 
 
 def test_plain_python_loads_every_portable_file_and_predicts_the_same(trained, portable_files, convnet_files,
@@ -226,10 +226,10 @@ def test_a_legacy_file_with_the_fused_layer_still_loads(convnet_files):
 def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys):
     run_dir = tmp_path / "old_run"
     run_dir.mkdir()
-    shutil.copy(convnet_files["legacy"], run_dir / runs.MODEL_FILE)
+    atomic.write_bytes(run_dir / runs.MODEL_FILE, convnet_files["legacy"].read_bytes())  # ours, in the old form
     # What train.py recorded in an old run; a small limit keeps the int8 calibration quick.
-    atomic.write_json(run_dir / runs.CONFIG_FILE, {"dataset": "synthetic", "limit": 200,
-                                                 "environment": {"command_line": ["python", "train.py"]}})
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "dataset": "synthetic",
+                                                   "limit": 200})
     assert export.main(["--run-dir", str(run_dir)]) == 0
     assert f"wrote {runs.MODEL_FILE} (standard Keras layers)" in capsys.readouterr().out
     config = archive_config(run_dir / runs.MODEL_FILE)
@@ -237,7 +237,7 @@ def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys
     reloaded = keras.saving.load_model(run_dir / runs.MODEL_FILE)
     np.testing.assert_array_equal(reloaded(images(), training=False), convnet_files["model"](images(), training=False))
     assert (run_dir / runs.TFLITE_INT8_FILE).is_file() and (run_dir / runs.SAVED_MODEL_DIR).is_dir()
-    leftovers = [item.name for item in run_dir.iterdir() if item.name.startswith(".")]
+    leftovers = [item.name for item in run_dir.iterdir() if item.name.startswith(".") and item.name != atomic.RECORD]
     assert not leftovers
 
 

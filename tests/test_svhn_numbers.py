@@ -29,6 +29,7 @@ from test_data import UNREACHABLE, listing, no_internet, served  # noqa: F401
 import data
 import data.svhn_format1
 from data import DataError, default_data_dir, load_dataset
+from models import atomic
 from data.files import DATA_DIR_ENV
 from data.numbers import MAX_DIGITS, PADDING, decode, lengths
 from data.svhn_format1 import cache_path, crop_box, load_split, load_svhn_format1, read_archive
@@ -449,7 +450,8 @@ def test_a_stale_cache_of_ours_is_replaced(archives_dir):
     path = cache_path("test.tar.gz", folder, INPUT_SHAPE)
     with np.load(path) as cache:
         arrays = dict(cache)
-    np.savez(path, **{**arrays, "version": np.int64(0)})  # written by an older version of this module
+    with atomic.replacing(path) as temporary, open(temporary, "wb") as stream:  # ours, of an older version
+        np.savez(stream, **{**arrays, "version": np.int64(0)})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning: it is ours
         assert decode(load_split("test.tar.gz", folder, checksums=checksums)[1]) == EXPECTED["test"]
@@ -463,7 +465,7 @@ def test_an_unwritable_cache_warns_and_still_loads(archives_dir, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(data.svhn_format1.tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", no_space)
     with pytest.warns(UserWarning, match="read again next time"):
         labels = load_split("test.tar.gz", folder, checksums=checksums)[1]
     assert decode(labels) == EXPECTED["test"]
