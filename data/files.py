@@ -60,6 +60,8 @@ def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, ne
     # Imported here so that reading local files never pays for importing Keras.
     import keras
 
+    from models import atomic
+
     target = data_dir / name
     if data_dir.exists() and not data_dir.is_dir():
         raise DataError(f"{data_dir} is a file, not a folder; point --data-dir (or {DATA_DIR_ENV}) at the folder "
@@ -74,6 +76,7 @@ def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, ne
             hash_algorithm=algorithm,
             cache_subdir=str(data_dir.resolve()),
         )
+        atomic.make_durable(target)  # Keras writes it in place and checks it, but does not fsync it
     except Exception as error:  # no network, a proxy, a full disk: all end the same way
         target.unlink(missing_ok=True)
         raise DataError(

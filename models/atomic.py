@@ -157,6 +157,12 @@ def swap_in(new: Path, path: Path) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
+def make_durable(path: Path) -> None:
+    """fsync a file another library wrote in place (a download), and its folder: it survives a power cut."""
+    _fsync(path)
+    _fsync(Path(path).parent)
+
+
 def _fsync(path: Path) -> None:
     """Flush a file's or a folder's content (a folder's: its names) to the disk."""
     handle = os.open(path, os.O_RDONLY)
