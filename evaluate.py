@@ -15,7 +15,7 @@ number's length, and the confusion of true and read lengths (the figure in
 confusion_matrix.png). Both say how well the exported SavedModel agrees with
 model.keras; mistakes.png shows the most confident mistakes.
 
-With --robustness, instead: the robustness sweep (models/robustness.py) on
+With --robustness, instead: the robustness sweep (analysis/robustness.py) on
 --robustness-images test images chosen by --seed, written as robustness.json
 and robustness.png into the run directory; with --compare, the same images and
 changes for every run named (each gets its own files), and all runs in one
@@ -27,18 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from models.cli import ArgumentParser, entry_point, positive_int, seed_value
-from models import atomic, robustness, runs
+from harness.quiet_keras import tf  # first: Keras loads quietly here (harness/quiet_keras.py)
+from harness.cli import ArgumentParser, entry_point, positive_int, seed_value
+from harness import atomic, runs
+from analysis import robustness
 from models.ctc import greedy_read
-from models.drawing import results, save_figure
-from models.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
-from models.introspection import model_outputs, reads_numbers
+from analysis.drawing import results, save_figure
+from serving.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
+from analysis.introspection import model_outputs, reads_numbers
 from data import UserError
 from data.numbers import MAX_DIGITS, decode, lengths, whole_numbers_right
 
-import numpy as np  # noqa: E402 (after models, which quiets TensorFlow's start-up)
-import tensorflow as tf  # noqa: E402
-from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
 
 BATCH_SIZE = 1000  # test images per SavedModel call
 # SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
@@ -96,21 +97,21 @@ def serving_outputs(saved_model_dir: Path, images, names) -> dict:
     """The SavedModel's serving_default outputs `names` for the raw uint8 images (N, H, W, C), each (N, ...) numpy.
 
     A UserError if the SavedModel cannot be loaded, does not take raw uint8 pixels,
-    or lacks one of the outputs (each means: rewrite it with python -m models.export).
+    or lacks one of the outputs (each means: rewrite it with python -m serving.export).
     """
     try:
         serving = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE]
     except (OSError, KeyError, ValueError) as error:
         raise UserError(f"cannot load the SavedModel in {saved_model_dir} ({type(error).__name__}); "
-                        f"rewrite it with python -m models.export.") from error
+                        f"rewrite it with python -m serving.export.") from error
     inputs = serving.structured_input_signature[1]
     if INPUT not in inputs or inputs[INPUT].dtype != tf.uint8:
         raise UserError(f"the SavedModel in {saved_model_dir} does not take raw uint8 pixels (it predates them); "
-                        f"rewrite it with python -m models.export.")
+                        f"rewrite it with python -m serving.export.")
     missing = sorted(set(names) - set(serving.structured_outputs))
     if missing:
         raise UserError(f"the SavedModel in {saved_model_dir} gives no {', '.join(missing)} (it was exported for "
-                        f"another kind of model); rewrite it with python -m models.export.")
+                        f"another kind of model); rewrite it with python -m serving.export.")
     outputs = [serving(**{INPUT: images[start:start + BATCH_SIZE]}) for start in range(0, len(images), BATCH_SIZE)]
     return {name: np.concatenate([np.asarray(output[name]) for output in outputs]) for name in names}
 

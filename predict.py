@@ -30,9 +30,9 @@ import numpy as np
 from data import UserError
 from data.numbers import decode, placement, prepare_number
 from data.photos import PhotoError, prepare, read_image
-from models import runs
-from models.cli import ArgumentParser, entry_point
-from models.litert import LiteModel
+from harness import runs
+from harness.cli import ArgumentParser, entry_point
+from serving.litert import LiteModel
 
 TOP = 3  # digits listed per image
 SHOWN_SUFFIX = "_seen.png"
@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
             parser.error("--runtime litert runs a run's LiteRT file: give --run-dir, not --model-file, and no --show")
         if not litert_file.is_file():
             raise UserError(f"no {litert_file}; train the run again, or rewrite its serving files with "
-                            f"python -m models.export --run-dir {args.run_dir}.")
+                            f"python -m serving.export --run-dir {args.run_dir}.")
     elif args.runtime == "keras" or args.show or litert_file is None or not litert_file.is_file():
         litert_file = None
     return PredictConfig(
@@ -96,12 +96,13 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
 
 
 class KerasRunner:
-    """A model.keras behind the same face as a LiteRT file (models.litert.LiteModel): uint8 pixels in, the
-    serving signature's outputs (models/export.py) out."""
+    """A model.keras behind the same face as a LiteRT file (serving.litert.LiteModel): uint8 pixels in, the
+    serving signature's outputs (serving/export.py) out."""
 
     def __init__(self, model_file: Path):
-        from models import export, model_files
-        from models.introspection import classifier_shapes, reads_numbers
+        from serving import export
+        from harness import model_files
+        from analysis.introspection import classifier_shapes, reads_numbers
 
         model_file = Path(model_file)
         if not model_file.is_file():
@@ -218,8 +219,8 @@ def shown_path(image_path: Path, show_dir: Path, taken: set[str]) -> Path:
 
 def shown_paths(config: PredictConfig) -> list[Path]:
     """The --show picture of each image, in --show-dir (created); a UserError before any is drawn if one of them
-    is a file this project did not write (models/atomic.py)."""
-    from models import atomic
+    is a file this project did not write (harness/atomic.py)."""
+    from harness import atomic
 
     config.show_dir.mkdir(parents=True, exist_ok=True)
     # Inputs are never overwritten: their paths count as taken from the start. (os.path.realpath, unlike
@@ -262,7 +263,7 @@ def predict(config: PredictConfig, out=None, err=None) -> int:
         else:
             print(f"{printable(path)}: {answer['text']}", file=out, flush=True)
         if config.show:
-            from models.drawing import results, save_figure  # matplotlib loads only when a picture is asked for
+            from analysis.drawing import results, save_figure  # matplotlib loads only when a picture is asked for
 
             photo = np.asarray(original.convert("RGB"))
             if "number" in answer:  # where each digit was read: the middle of its column, in input pixels

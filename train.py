@@ -11,7 +11,7 @@
 
 The run directory receives model.keras, saved_model/ (SavedModel with the
 serving_default signature), model_float32.tflite and model_int8.tflite,
-config.json, history.csv, metrics.json and training_curves.png (models/runs.py
+config.json, history.csv, metrics.json and training_curves.png (harness/runs.py
 lists them). A killed or interrupted run resumes when the same command runs
 again (--fresh starts over); a folder this project did not write is refused.
 """
@@ -23,20 +23,19 @@ import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-# models first: importing it quiets TensorFlow's start-up chatter (models/__init__.py).
-from models import MODELS, atomic, default_epochs, drawing, model_files, resume, runs
-from models.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,
+from harness.quiet_keras import keras, tf  # first: Keras loads quietly here (harness/quiet_keras.py)
+from models import MODELS, default_epochs
+from harness import atomic, model_files, resume, runs
+from analysis import drawing
+from harness.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,
                         positive_float, positive_int, seed_value)
-from models.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run
-from models.export import write_serving_files
+from harness.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run
+from serving.export import write_serving_files
 from models.training import compile_for_training
 from data import (DATASETS, VALIDATION_FRACTION, UserError, carve_validation, dataset_label, default_data_dir,
                   is_npz_path, load_dataset)
 from data.files import file_digest
 from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch
-
-import keras  # noqa: E402 (after models, see above)
-import tensorflow as tf  # noqa: E402
 
 DRY_RUN_IMAGES = 256  # training and test images in a --dry-run, enough for every code path
 # Bounds that keep a typo from becoming an overflow or an hour-long hang rather than a one-line error.

@@ -9,7 +9,7 @@
 
 Figures go to <run>/figures/ (for --model-file, to figures/ beside the file; --out
 chooses another folder); a file there of the same name that this project did not
-write is refused, never replaced (models/atomic.py):
+write is refused, never replaced (harness/atomic.py):
 for a convolutional layer <layer>_feature_maps.png, <layer>_top_patches.png
 and <layer>_filter_patterns.png; for a dense layer <layer>_top_images.png, and
 <layer>_templates.png when the layer reads the image pixels directly; for the
@@ -31,10 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models import atomic, drawing, introspection, model_files, runs
-from models.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value
-from models.drawing.report import Section, report_html
-from models.introspection import survey
+from harness.quiet_keras import keras  # noqa: F401 (first: Keras loads quietly here, harness/quiet_keras.py)
+from harness import atomic, model_files, runs
+
+from analysis import drawing, introspection
+from harness.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value
+from analysis.drawing.report import Section, report_html
+from analysis.introspection import survey
 from data import UserError, load_dataset, load_recorded, recorded_data_dir
 
 PROBE_FILE = "probe.json"

@@ -1,13 +1,13 @@
 """The deployment table: accuracy, file size and single-image latency of every exported form of a run.
 
 A number reader's run is measured the same way, its accuracy being whole numbers
-read exactly (every form returns the digits read, models/export.py).
+read exactly (every form returns the digits read, serving/export.py).
 
     python bench/export_table.py                                  # runs/convnet_mnist
     python bench/export_table.py --run-dir runs/mlp_mnist --repeats 2000
 
 The run is copied to a temporary folder and its serving files are written anew
-from its model.keras by this code (models/export.py), so the figures belong to
+from its model.keras by this code (serving/export.py), so the figures belong to
 the current export and the run itself is left alone. Then, on the run's whole
 test set: accuracy of model.keras, of the SavedModel's serving_default (raw
 uint8 pixels in), and of the float32 and int8 .tflite files run by the LiteRT
@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 
-from models.cli import ArgumentParser, entry_point, positive_int
-from models import runs
+from harness.cli import ArgumentParser, entry_point, positive_int
+from harness import runs
 
 BATCH_SIZE = 1000  # test images per call when measuring accuracy
 
@@ -84,9 +84,9 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
     import tensorflow as tf
 
     from data.pipeline import normalise
-    from models import export, litert
+    from serving import export, litert
     from models.ctc import greedy_read
-    from models.introspection import reads_numbers
+    from analysis.introspection import reads_numbers
 
     run = runs.open_run(config.run_dir, config.data_dir)
     digits, settings, x_train, model = run.digits, run.settings, run.training_images(), run.model

@@ -30,9 +30,9 @@ import predict  # noqa: E402
 from data import default_data_dir  # noqa: E402
 from data.numbers import decode, prepare_number  # noqa: E402
 from data.svhn_numbers import FOLDER, LABELS  # noqa: E402
-from models import runs  # noqa: E402
-from models.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
-from models.litert import LiteModel  # noqa: E402
+from harness import runs  # noqa: E402
+from harness.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
+from serving.litert import LiteModel  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -210,8 +210,8 @@ EXAMPLES = 6  # photos saved per scene with --examples
 
 def parse_args(argv: list[str] | None) -> BenchConfig:
     from data import default_data_dir
-    from models import runs
-    from models.cli import ArgumentParser, positive_int, seed_value
+    from harness import runs
+    from harness.cli import ArgumentParser, positive_int, seed_value
 
     parser = ArgumentParser(description="Accuracy of a digit model on photo-like MNIST test digits, per scene.")
     parser.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
@@ -232,7 +232,7 @@ def parse_args(argv: list[str] | None) -> BenchConfig:
 
 def load_prepare(path: Path):
     """`prepare` of the photos.py at `path`, imported under its own name beside ours."""
-    from data.errors import UserError
+    from harness.errors import UserError
 
     spec = importlib.util.spec_from_file_location("baseline_photos", path)
     if spec is None or not Path(path).is_file():
@@ -266,7 +266,7 @@ def prepared(photos, prepare_fn, error_type) -> tuple[np.ndarray, np.ndarray, fl
 def run(config: BenchConfig) -> str:
     """The table: one row per scene, accuracy (%) with our prepare and the baseline's, and ms per photo."""
     from data.mnist import load_mnist
-    from models import model_files
+    from harness import model_files
 
     model = model_files.load_model(config.model_file)
     mnist = load_mnist(config.data_dir)
@@ -311,12 +311,12 @@ def run(config: BenchConfig) -> str:
 def save_examples(folder: Path, scene: str, photos, pixels, labels, right) -> None:
     """The scene's first photos as PNG, each with the 28x28 the model saw (enlarged) beside it.
 
-    The folder may be the user's: a file of one of these names that the project did not write (models/atomic.py
+    The folder may be the user's: a file of one of these names that the project did not write (harness/atomic.py
     keeps the record) is refused, not replaced.
     """
     import io
 
-    from models import atomic
+    from harness import atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(min(EXAMPLES, len(photos))):
@@ -334,7 +334,7 @@ def save_examples(folder: Path, scene: str, photos, pixels, labels, right) -> No
 
 def main(argv: list[str] | None = None) -> int:
     # Imports Keras: only when the benchmark runs, not when a test draws photos.
-    from models.cli import entry_point
+    from harness.cli import entry_point
 
     @entry_point
     def benchmark(arguments: list[str] | None) -> int:

@@ -60,8 +60,8 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit a
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter, if a run loads it
 
 from data import default_data_dir  # noqa: E402
-from models import atomic  # noqa: E402
-from data.errors import DataError, UserError  # noqa: E402
+from harness import atomic  # noqa: E402
+from harness.errors import DataError, UserError  # noqa: E402
 from data.svhn_numbers import FOLDER, LABELS, SPLITS, _read_labels  # noqa: E402
 
 TITLE = "SVHN numbers stand-in (real SVHN test photos, rebuilt; not the official protocol)"

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit a
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up chatter
 
 from data import default_data_dir  # noqa: E402
-from models import atomic  # noqa: E402
+from harness import atomic  # noqa: E402
 
 RECIPES = ("keras-convnet", "ours-convnet", "keras-mlp", "ours-mlp")
 BASELINE_OF = {"ours-convnet": "keras-convnet", "ours-mlp": "keras-mlp"}
@@ -163,7 +163,7 @@ def throughput(repeats: int = 3, steps: int = 30) -> str:
 
     from data.pipeline import batches, resolve_augment
     from models import MODELS
-    from models.export import SIGNATURE, export_saved_model
+    from serving.export import SIGNATURE, export_saved_model
     from models.training import compile_for_training
 
     lines = ["| model | input | MMAC/image (forward) | input pipeline alone img/s | train img/s | "

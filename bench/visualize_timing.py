@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 
-from models.cli import ArgumentParser, entry_point, positive_int
-from models import runs
+from harness.cli import ArgumentParser, entry_point, positive_int
+from harness import runs
 
 TARGETS = {"--layer conv2": 20.0, "--report": 180.0}  # seconds
 

@@ -4,33 +4,42 @@
     digits = load_dataset("mnist", data_dir)   # x_train (60000, 28, 28, 1) uint8
 """
 
-from functools import partial
+import importlib
 from pathlib import Path
 from typing import Callable
 
 from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation
-from data.errors import DataError, UserError
 from data.files import default_data_dir
-from data.mnist import load_mnist
-from data.mnist_numbers import load_mnist_numbers
 from data.npz import is_npz_path, load_npz
-from data.svhn import load_svhn
-from data.svhn_format1 import load_svhn_format1
-from data.svhn_numbers import load_svhn_numbers
-from data.synthetic import load_synthetic
+from harness.errors import DataError, UserError
+
+
+def _loader(module: str, function: str, **options) -> Callable[[Path], Dataset]:
+    """data.<module>.<function>(data_dir, **options), its module imported on first use: a script that
+    loads one data set (or none, as predict.py) does not import every reader (h5py, scipy.io) with it."""
+    def load(data_dir: Path) -> Dataset:
+        return getattr(importlib.import_module(f"data.{module}"), function)(Path(data_dir), **options)
+    return load
+
 
 # Each loader takes the data directory; the synthetic ones ignore it.
 DATASETS: dict[str, Callable[[Path], Dataset]] = {
-    "mnist": load_mnist,
-    "mnist-numbers": load_mnist_numbers,
-    "svhn": load_svhn,
-    "svhn-extra": partial(load_svhn, include_extra=True),
-    "svhn-numbers": load_svhn_numbers,
-    "svhn-numbers-official": load_svhn_format1,
-    "svhn-numbers-official-extra": partial(load_svhn_format1, include_extra=True),
-    "synthetic": lambda data_dir: load_synthetic((28, 28, 1), name="synthetic"),
-    "synthetic-rgb": lambda data_dir: load_synthetic((32, 32, 3), name="synthetic-rgb"),
+    "mnist": _loader("mnist", "load_mnist"),
+    "mnist-numbers": _loader("mnist_numbers", "load_mnist_numbers"),
+    "svhn": _loader("svhn", "load_svhn"),
+    "svhn-extra": _loader("svhn", "load_svhn", include_extra=True),
+    "svhn-numbers": _loader("svhn_numbers", "load_svhn_numbers"),
+    "svhn-numbers-official": _loader("svhn_format1", "load_svhn_format1"),
+    "svhn-numbers-official-extra": _loader("svhn_format1", "load_svhn_format1", include_extra=True),
+    "synthetic": lambda data_dir: _synthetic((28, 28, 1), "synthetic"),
+    "synthetic-rgb": lambda data_dir: _synthetic((32, 32, 3), "synthetic-rgb"),
 }
+
+
+def _synthetic(shape, name) -> Dataset:
+    from data.synthetic import load_synthetic
+
+    return load_synthetic(shape, name=name)
 
 
 def load_dataset(name: str, data_dir: Path) -> Dataset:

@@ -9,7 +9,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from data.errors import DataError
+from harness.errors import DataError
 
 DATA_DIR_ENV = "DIGITS_DATA_DIR"
 
@@ -60,7 +60,7 @@ def fetch(name: str, url: str, expected: str, algorithm: str, data_dir: Path, ne
     # Imported here so that reading local files never pays for importing Keras.
     import keras
 
-    from models import atomic
+    from harness import atomic
 
     target = data_dir / name
     if data_dir.exists() and not data_dir.is_dir():

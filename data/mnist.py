@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data.dataset import Dataset
-from data.errors import DataError
+from harness.errors import DataError
 from data.files import fetch, verify_checksum
 
 NPZ_NAME = "mnist.npz"

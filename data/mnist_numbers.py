@@ -19,9 +19,9 @@ decides the pixels: INPUT_SHAPE, TRAIN_COUNT, TEST_COUNT, the seeds, the style,
 CACHE_VERSION, the versions of numpy, scipy and Pillow that draw them, and the
 SHA-256 of each MNIST file they are composed from (mnist.npz, else the four
 IDX files, as data/mnist.py reads them; about 10 ms). Only a file the project
-provably wrote (models/atomic.py's record) whose stored key, shapes and dtypes
+provably wrote (harness/atomic.py's record) whose stored key, shapes and dtypes
 are right is read as the cache; anything else is ignored and the numbers are
-composed again. The cache is written through models/atomic.py, whole and
+composed again. The cache is written through harness/atomic.py, whole and
 durably, and never over a file the project cannot prove it wrote (a user's, or
 a cache changed since it was written, e.g. cut short): then, or when the
 folder cannot be written, a warning says so and the composed numbers are
@@ -41,7 +41,7 @@ import numpy as np
 
 from data.composer import NumberComposer
 from data.dataset import Dataset
-from data.errors import DataError, UserError
+from harness.errors import DataError, UserError
 from data.files import file_digest
 from data.mnist import IDX_MD5, NPZ_NAME, load_mnist
 from data.numbers import MAX_DIGITS, PADDING
@@ -111,7 +111,7 @@ def cache_path(data_dir: Path, key: str) -> Path:
 
 def _read_cache(path: Path, key: str) -> tuple | None:
     """(x_train, y_train, x_test, y_test) from the cache, or None unless it is the project's own, current and whole."""
-    from models import atomic
+    from harness import atomic
 
     if not atomic.is_ours(path):  # missing, a user's file, or one of ours changed since (cut short, edited)
         return None
@@ -131,8 +131,8 @@ def _read_cache(path: Path, key: str) -> tuple | None:
 
 
 def _try_write_cache(path: Path, key: str, arrays) -> None:
-    """Cache the arrays through models/atomic.py; a warning, nothing else, when that cannot be done."""
-    from models import atomic
+    """Cache the arrays through harness/atomic.py; a warning, nothing else, when that cannot be done."""
+    from harness import atomic
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)  # DIGITS_CACHE_DIR may not exist yet

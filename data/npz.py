@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data.dataset import Dataset
-from data.errors import DataError
+from harness.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 MAX_LABEL = np.iinfo(np.int32).max  # labels are stored as int32

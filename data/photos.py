@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from data.errors import UserError
+from harness.errors import UserError
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (about 200 MB as RGB)
 MIN_SIDE = 8  # pixels: a narrower strip cannot show a digit

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.io
 
 from data.dataset import Dataset
-from data.errors import DataError
+from harness.errors import DataError
 from data.files import verified_copy
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"

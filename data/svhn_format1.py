@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from data.dataset import Dataset
-from data.errors import DataError, UserError
+from harness.errors import DataError, UserError
 from data.files import verified_copy
 from data.numbers import MAX_DIGITS, PADDING, fit_to_input
 from data.svhn_numbers import INPUT_SHAPE, fit_boxes
@@ -262,9 +262,9 @@ def _read_cache(path: Path, digest: str, input_shape) -> tuple | None:
 
 
 def _write_cache(path: Path, digest: str, images, labels, boxes, skipped) -> None:
-    """Save the arrays whole and durably, recorded as the project's (models/atomic.py); a file of that name
+    """Save the arrays whole and durably, recorded as the project's (harness/atomic.py); a file of that name
     that the project did not write is a UserError, and stays."""
-    from models import atomic
+    from harness import atomic
 
     with atomic.replacing(path, elsewhere="another --data-dir") as temporary:
         with open(temporary, "wb") as stream:

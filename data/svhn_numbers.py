@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from data.dataset import Dataset
-from data.errors import DataError
+from harness.errors import DataError
 from data.files import DATA_DIR_ENV
 from data.numbers import MAX_DIGITS, PADDING, encode, fit_to_input, placement
 

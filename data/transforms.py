@@ -9,7 +9,7 @@ uint8 images of the same shape; strength 0 (1 for scale and contrast) returns
 the images unchanged. Geometric changes act about the image's centre with
 bilinear sampling, and fill what comes in from outside with the border's
 pixels (black for MNIST, the scene around a street digit). The robustness
-sweep (models/robustness.py) grades each over a range of strengths.
+sweep (analysis/robustness.py) grades each over a range of strengths.
 """
 
 import numpy as np

@@ -14,8 +14,8 @@ the command line (--seed, --out) and the output folder.
 import os
 from pathlib import Path
 
-from data.errors import UserError
-from models.cli import ArgumentParser, entry_point, seed_value
+from harness.errors import UserError
+from harness.cli import ArgumentParser, entry_point, seed_value
 
 RUNS = Path("runs") / "lessons"  # relative to where the lesson is run, like train.py's runs/
 
@@ -67,11 +67,11 @@ def save_figures(figures: dict, out: Path) -> list[Path]:
     """Save {file name: matplotlib figure} into `out` as PNGs, each whole or not at all; returns the paths.
 
     --out may be a folder of the user's: a file there of one of these names that the project did not write
-    (models/atomic.py keeps the record) is refused, before anything is written, not replaced.
+    (harness/atomic.py keeps the record) is refused, before anything is written, not replaced.
     """
     # Imported here, not at the top: it chooses the Agg backend before pyplot loads, and it loads Keras.
-    from models import atomic
-    from models.drawing import save_figure
+    from harness import atomic
+    from analysis.drawing import save_figure
 
     paths = [out / name for name in figures]
     for path in paths:
@@ -83,7 +83,7 @@ def save_figures(figures: dict, out: Path) -> list[Path]:
 
 def lesson_main(run, parse_args):
     """A lesson's main(argv) -> status: parse, run, print the findings and then the figures written. Errors
-    are one line (models.cli.entry_point). run(config) returns (figure paths, lines to print)."""
+    are one line (harness.cli.entry_point). run(config) returns (figure paths, lines to print)."""
 
     @entry_point
     def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from data import default_data_dir
-from data.errors import UserError
+from harness.errors import UserError
 from lessons import (
     add_digit_source,
     lesson_main,
@@ -38,7 +38,7 @@ from lessons import (
     output_folder,
     save_figures,
 )
-from models.cli import positive_int
+from harness.cli import positive_int
 
 CAPACITIES = {"too small": (2,), "about right": (32,), "too large": (256, 256)}  # hidden units per layer
 LEARNING_RATES = (0.001, 0.01, 0.1, 1.0, 10.0)  # SGD step sizes, each ten times the last

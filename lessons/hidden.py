@@ -32,7 +32,7 @@ from lessons import (
     output_folder,
     save_figures,
 )
-from models.cli import positive_int
+from harness.cli import positive_int
 
 SHOWN_UNITS = 16  # units per figure, drawn at random among those that respond at all
 TOP_IMAGES = 9  # test images per unit
@@ -91,7 +91,7 @@ def purity(labels: np.ndarray) -> np.ndarray:
 
 
 def run(config: HiddenConfig) -> tuple[list[Path], list[str]]:
-    from models import drawing, introspection
+    from analysis import drawing, introspection
 
     out = output_folder(config.out)
     digits = load_digits(config.data, config.data_dir, config.seed, train_count=config.train_images)

@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lessons import lesson_main, lesson_parser, output_folder, save_figures
-from models.cli import positive_int
+from harness.cli import positive_int
 
 INTERVAL = (-10.0, 10.0)  # where the curve is drawn and approximated
 STEEPNESS = 1000.0  # the texts' weight: a sigmoid rises from 0.01 to 0.99 within 0.01 of its edge

@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lessons import lesson_main, lesson_parser, output_folder, save_figures
-from models.cli import positive_float, positive_int
+from harness.cli import positive_float, positive_int
 
 # 4 rows x 3 columns, 1 = black (ink). Read top to bottom: a ring, and a bar.
 ZERO = np.array([[1, 1, 1],

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from data.errors import UserError
+from harness.errors import UserError
 from lessons import lesson_main, lesson_parser, output_folder, save_figures
-from models.cli import count_up_to, positive_int
+from harness.cli import count_up_to, positive_int
 
 INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
 TARGETS = np.array([0, 1, 1, 0], float)

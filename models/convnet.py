@@ -22,7 +22,7 @@ quarter of the normalisation's cost on the largest maps. See README, Speed.
 import keras
 from keras import layers
 
-from data.errors import UserError
+from harness.errors import UserError
 from models.fused_batch_norm import FusedBatchNormalization
 
 # Momentum 0.9 (Keras: 0.99) lets the inference statistics catch up within a few

@@ -11,13 +11,13 @@ instead (oneDNN's on the CPU), and so does this layer while training on images
 2-core CPU (README, Speed). Inference is Keras's own code, so exported models
 (SavedModel, LiteRT) contain only standard operations.
 
-Model files do not contain this class: models.model_files.save_model (what
+Model files do not contain this class: harness.model_files.save_model (what
 train.py and `python -m models.export` write with) saves each of these layers as
 the keras.layers.BatchNormalization it derives from, so plain
 `keras.saving.load_model` reads them anywhere, bit-identical in inference. The
 class stays registered with Keras (as digits>FusedBatchNormalization) for files
 saved before that, with plain model.save: those load only once this module has
-been imported (`import models` does that); `python -m models.export --run-dir RUN`
+been imported (`import models` does that); `python -m serving.export --run-dir RUN`
 rewrites such a run's model.keras in the standard form.
 """
 

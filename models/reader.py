@@ -17,7 +17,7 @@ per digit (a repeated digit needs a blank between its copies).
 import keras
 from keras import layers
 
-from data.errors import UserError
+from harness.errors import UserError
 from data.numbers import MAX_DIGITS
 from models.convnet import BN_MOMENTUM
 from models.ctc import DIGITS

@@ -10,7 +10,7 @@ whole file takes well under a minute. The inputs, drawn from seeded generators s
 the same input on every run:
 - random bytes, truncations and flipped bytes of every file kind the scripts read: .keras models
   (--model-file of predict.py and visualize.py, model.keras of a run for evaluate.py and
-  python -m models.export), .npz data sets (--dataset), the MNIST IDX .gz and SVHN .mat files of a
+  python -m serving.export), .npz data sets (--dataset), the MNIST IDX .gz and SVHN .mat files of a
   --data-dir (checked against their checksums; with the checks switched off, the parsers behind
   them), images for predict.py, and a run's config.json and metrics.json;
 - images of extreme sizes, flag values of every kind, paths with spaces and non-ASCII letters,
@@ -49,7 +49,7 @@ from PIL import Image
 import data.mnist
 import data.svhn
 import evaluate
-import models.export
+import serving.export
 import predict
 import train
 import visualize
@@ -62,7 +62,7 @@ SCRIPTS = {  # every main is wrapped by data.cli.entry_point
     "evaluate": evaluate.main,
     "visualize": visualize.main,
     "predict": predict.main,
-    "export": models.export.main,
+    "export": serving.export.main,
 }
 # TensorFlow's C++ logging (absl) writes lines such as "W0000 00:00:1796066338.496804 11605 port.cc:153] ...".
 CPP_LOG = re.compile(r"^([WIEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
@@ -492,7 +492,7 @@ def model_uses(name: str, make_model: Callable, scripts=("predict", "visualize",
 
 def keras_family():
     # Every damaged file goes to predict.py (the cheapest reader) and to one of the other three in turn:
-    # all four open it through models/model_files.py.
+    # all four open it through harness/model_files.py.
     others = ["visualize", "evaluate", "export"]
     base = lambda env: (env.world.run / "model.keras").read_bytes()  # noqa: E731
     config = lambda env: json.loads(zipfile.ZipFile(env.world.run / "model.keras").read("config.json"))  # noqa: E731
@@ -823,7 +823,7 @@ def json_family():
 
             case(f"config-{name}-{script}", script, setup)
 
-    # A file that is no JSON object fails where every script reads it (models/runs.py): one script in turn.
+    # A file that is no JSON object fails where every script reads it (harness/runs.py): one script in turn.
     readers = ["evaluate", "export", "visualize"]
     whole = [(name, lambda config, d=damage: d(json.dumps(config, indent=2).encode()))
              for name, damage in damage_kinds("config", b"{")]
@@ -856,7 +856,7 @@ def json_family():
                 config[key] = value
             return json.dumps(config).encode()  # json writes float("inf") as the token Infinity, read back as inf
 
-        # Only python -m models.export reads validation_fraction (to pick the int8 calibration images).
+        # Only python -m serving.export reads validation_fraction (to pick the int8 calibration images).
         config_uses(name, edit, ("export",) if key == "validation_fraction" else ("evaluate", "export", "visualize"))
 
     def metrics_uses(name: str, content: bytes):

@@ -25,8 +25,8 @@ from PIL import Image
 import predict
 import train
 import visualize
-from data.errors import UserError
-from models import atomic, model_files, runs
+from harness.errors import UserError
+from harness import atomic, model_files, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DRY_RUN = ["--dataset", "synthetic", "--dry-run"]

@@ -25,7 +25,7 @@ import evaluate
 from conftest import dry_run_reader
 from data import load_dataset
 from data.numbers import MAX_DIGITS, decode, encode
-from models.drawing import results
+from analysis.drawing import results
 
 BLANK = 10  # the reader's last class (models/ctc.py)
 TILE = 32  # pixels per drawn digit, square

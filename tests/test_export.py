@@ -11,7 +11,9 @@ import tensorflow as tf
 import evaluate
 from data import UserError
 from data.synthetic import make_images
-from models import CLASSIFIERS, MODELS, atomic, export, litert, runs
+from models import CLASSIFIERS, MODELS
+from harness import atomic, runs
+from serving import export, litert
 
 CASES = [(name, (28, 28, 1)) for name in CLASSIFIERS] + [("convnet", (32, 32, 3))]
 
@@ -139,7 +141,7 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
         model.export(str(saved_model), verbose=False)  # the float32 signature runs used to have
     pixels = raw_images((28, 28, 1))
-    with pytest.raises(UserError, match="python -m models.export"):
+    with pytest.raises(UserError, match="python -m serving.export"):
         evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
 
     assert export.main(["--run-dir", str(run_dir)]) == 0

@@ -1,4 +1,4 @@
-"""models/introspection/ against independent computations: layer-by-layer forward passes, numpy
+"""analysis/introspection/ against independent computations: layer-by-layer forward passes, numpy
 convolutions, hand-derived receptive fields and input gradients, brute-force rankings, numpy Grad-CAM."""
 
 import keras
@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from data.errors import UserError
+from harness.errors import UserError
 from models import MODELS
-from models.introspection import (
+from analysis.introspection import (
     LayerError,
     ReceptiveField,
     activations,
@@ -292,7 +292,7 @@ def test_registry_convnet_and_nested_receptive_fields_match_derivations():
 
 
 def test_a_layer_is_drawn_after_its_batch_norm_and_activation_wherever_its_block_pools():
-    from models.introspection.survey import describe
+    from analysis.introspection.survey import describe
 
     # The convnet pools before its batch norm: conv1's response is conv1_relu, with pool1's field.
     convnet = registry_model("convnet")

@@ -22,7 +22,7 @@ import data.mnist
 import data.mnist_numbers
 from data.composer import NumberComposer
 from data.mnist_numbers import CACHE_DIR_ENV, INPUT_SHAPE, load_mnist_numbers
-from models import atomic
+from harness import atomic
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -182,7 +182,7 @@ def test_a_truncated_cache_is_not_read_and_the_numbers_are_composed(mnist_dir, c
     cache.write_bytes(cut)
     compose_calls.clear()
     # Cut short after the project wrote it, it no longer matches the record: it is composed again, and the file,
-    # no longer provably ours, is left as it is (models/atomic.py never replaces such a file), with a warning.
+    # no longer provably ours, is left as it is (harness/atomic.py never replaces such a file), with a warning.
     with pytest.warns(UserWarning, match="not written by this project"):
         assert_same(load_mnist_numbers(mnist_dir), expected)
     assert len(compose_calls) == 2

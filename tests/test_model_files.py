@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from data import UserError
-from models import CLASSIFIERS, MODELS, atomic, export, model_files, runs
+from models import CLASSIFIERS, MODELS
+from harness import atomic, model_files, runs
+from serving import export
 from models.fused_batch_norm import FusedBatchNormalization
 from models.training import compile_for_training
 
@@ -44,7 +46,7 @@ print(json.dumps(described))
 UNSAFE_PROCESS = """
 import sys, keras
 from data import UserError
-from models import model_files
+from harness import model_files
 keras.config.enable_unsafe_deserialization()
 try:
     model_files.load_model(sys.argv[1])

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data.errors import UserError
-from models import CLASSIFIERS, MODELS, export
+from harness.errors import UserError
+from models import CLASSIFIERS, MODELS
+from serving import export
 from models.convnet import smallest_side
 from models.mlp import build_mlp
 from models.training import one_cycle
@@ -64,7 +65,7 @@ def test_keras_file_round_trip_is_exact(built, tmp_path):
 
 
 def test_our_savedmodel_export_matches_model(built, tmp_path):
-    """models/export.py's SavedModel of every model and shape: raw uint8 pixels in, the model's answers out."""
+    """serving/export.py's SavedModel of every model and shape: raw uint8 pixels in, the model's answers out."""
     name, shape, model = built
     export.export_saved_model(model, tmp_path / "saved_model")
     serving = tf.saved_model.load(str(tmp_path / "saved_model")).signatures[export.SIGNATURE]

@@ -16,7 +16,8 @@ import predict
 from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
 from data.photos import read_image
 from data.synthetic import draw_digit
-from models import export, litert, model_files
+from serving import export, litert
+from harness import model_files
 from models.ctc import BLANK
 from models.reader import build_reader
 

@@ -8,11 +8,10 @@ import itertools
 import numpy as np
 import pytest
 
-import models  # noqa: F401 (quiets TensorFlow first)
 from data.numbers import MAX_DIGITS, PADDING, decode, encode, fit_to_input, lengths
-from models import MODELS
+from models import KINDS, MODELS
 from models.ctc import BLANK, ctc_loss, greedy_read, whole_number_matches
-from models.introspection import classifier_shapes, reads_numbers
+from analysis.introspection import classifier_shapes, reads_numbers
 from models.reader import build_reader, width_stride
 
 
@@ -108,7 +107,7 @@ def test_reader_refuses_images_too_narrow_for_six_digits():
 
 def test_registry_kinds():
     assert MODELS["reader"].reads_numbers and not MODELS["convnet"].reads_numbers
-    assert {architecture.kind for architecture in MODELS.values()} == set(models.KINDS)
+    assert {architecture.kind for architecture in MODELS.values()} == set(KINDS)
 
 
 def test_train_refuses_a_model_of_the_wrong_kind_for_the_data(tmp_path, capsys):

@@ -22,8 +22,8 @@ import pytest
 import tensorflow as tf
 
 import train
-from data.errors import UserError
-from models import atomic, resume, runs
+from harness.errors import UserError
+from harness import atomic, resume, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
@@ -375,7 +375,7 @@ def test_fresh_ignores_a_resumable_state(tmp_path, uninterrupted):
 
 LOCK_HOLDER = """
 import sys, time
-from models import runs
+from harness import runs
 with runs.locked(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(600)

@@ -13,7 +13,7 @@ from matplotlib.pyplot import imread
 import evaluate
 import train
 from data import transforms
-from models import robustness
+from analysis import robustness
 
 RNG = np.random.default_rng(0)
 GREY = RNG.integers(0, 256, (4, 9, 9, 1), dtype=np.uint8)

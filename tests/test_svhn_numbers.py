@@ -29,7 +29,7 @@ from test_data import UNREACHABLE, listing, no_internet, served  # noqa: F401
 import data
 import data.svhn_format1
 from data import DataError, default_data_dir, load_dataset
-from models import atomic
+from harness import atomic
 from data.files import DATA_DIR_ENV
 from data.numbers import MAX_DIGITS, PADDING, decode, lengths
 from data.svhn_format1 import cache_path, crop_box, load_split, load_svhn_format1, read_archive

@@ -24,8 +24,8 @@ from matplotlib.image import imread
 import train
 import visualize
 from data import load_dataset
-from models.drawing.layers import as_rgb, cell_side, enlarge
-from models.introspection import activations, as_floats, forward, survey, top_activations
+from analysis.drawing.layers import as_rgb, cell_side, enlarge
+from analysis.introspection import activations, as_floats, forward, survey, top_activations
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

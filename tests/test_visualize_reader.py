@@ -27,9 +27,9 @@ from matplotlib.image import imread
 from conftest import dry_run_reader
 import visualize
 from data import load_dataset
-from models import drawing
-from models.drawing.layers import FIELD_COLOUR
-from models.introspection import (LayerError, activations, as_floats, crop_receptive_field, digit_evidence,
+from analysis import drawing
+from analysis.drawing.layers import FIELD_COLOUR
+from analysis.introspection import (LayerError, activations, as_floats, crop_receptive_field, digit_evidence,
                                   receptive_field)
 
 BLANK = 10  # the reader's last class (models/ctc.py)

@@ -1,12 +1,12 @@
-"""A LiteRT (.tflite) file written by models/export.py, run without TensorFlow or Keras.
+"""A LiteRT (.tflite) file written by serving/export.py, run without TensorFlow or Keras.
 
-    from models.litert import LiteModel
+    from serving.litert import LiteModel
     model = LiteModel("runs/convnet_mnist/model_float32.tflite")
     model.input_shape                # (28, 28, 1)
     model(pixels)["probabilities"]   # uint8 pixels (B, H, W, C) -> float32 (B, K)
 
 The file's serving_default signature takes raw uint8 pixels and gives what
-models/export.py lists (a classifier's probabilities and digit, or a reader's
+serving/export.py lists (a classifier's probabilities and digit, or a reader's
 digits, digit_probabilities, columns and probability). Importing this module
 loads only numpy and the LiteRT interpreter (ai-edge-litert): a fraction of a
 second, where TensorFlow takes seconds, which is why predict.py prefers it.
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from data.errors import UserError
-from models import quiet_stderr
+from harness.errors import UserError
+from harness.silence import silenced
 
 SIGNATURE = "serving_default"
 INPUT = "pixels"
@@ -31,13 +31,13 @@ class LiteModel:
 
     def __init__(self, path: Path, threads: int = 1):
         try:
-            with quiet_stderr(True):  # LiteRT announces its CPU delegate (XNNPACK) on stderr as it allocates
+            with silenced(2):  # LiteRT announces its CPU delegate (XNNPACK) on stderr as it allocates
                 self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
                 self.interpreter.allocate_tensors()
                 self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         except (ValueError, RuntimeError) as error:
             raise UserError(f"cannot load {path} as a LiteRT model ({error}); rewrite it "
-                            f"with python -m models.export.") from error
+                            f"with python -m serving.export.") from error
         # Read from the file once: predict.py asks for them for every photo, and every zoom.
         self.input_shape = tuple(int(side) for side in self.runner.get_input_details()[INPUT]["shape_signature"][1:])
         self.reads_numbers = READER_OUTPUT in self.runner.get_output_details()  # a reading, not class probabilities

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.introspection.forward import float_images
-from models.introspection.graph import (
+from analysis.introspection.forward import float_images
+from analysis.introspection.graph import (
     LayerError, call_in, calls_of, find_layer, inputs_of, output_tensor, resolve, single, submodel,
 )
 
@@ -46,7 +46,7 @@ def grad_cam(
     if len(logits_chain) > 1:
         raise LayerError(f"grad_cam needs {logits_path} in the outer model or in the same nested model as {conv_path}.")
     logits = output_tensor(model, logits_chain)
-    if len(logits.shape) != 2:  # a number reader's columns (B, T, K + 1): see models/introspection/evidence.py
+    if len(logits.shape) != 2:  # a number reader's columns (B, T, K + 1): see analysis/introspection/evidence.py
         raise LayerError(f"grad_cam needs class scores (B, K) from {logits_path}, which gives "
                          f"{tuple(logits.shape)}; explain a number reader's digits with digit_evidence.")
     if len(conv_chain) == 1:

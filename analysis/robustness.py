@@ -1,7 +1,7 @@
 """How far a model's sight reaches: its accuracy on test images turned, resized, moved, lit, inverted, noised,
 blurred and covered, each over a range of strengths (evaluate.py --robustness).
 
-    from models import robustness
+    from analysis import robustness
     picked = robustness.pick(len(labels), 2000, seed=0)
     result = robustness.sweep(robustness.classifier_judge(model, labels[picked]), images[picked])
     result["rotation"]   # {"unit": "degrees", "strengths": [-60, ..., 60], "accuracy": [...]}
@@ -20,7 +20,7 @@ import numpy as np
 from data import transforms
 from data.numbers import whole_numbers_right
 from models.ctc import greedy_read
-from models.introspection import model_outputs
+from analysis.introspection import model_outputs
 
 
 @dataclass(frozen=True)

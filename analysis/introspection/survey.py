@@ -6,7 +6,7 @@
     patches, values = top_crops(digits.x_test, layer, [scan.top[layer.response][u] for u in units], 9)
     drawn_paths(reader)                       # a number reader's trunk: ["conv1", ..., "conv5"]
 
-Computation only; models/drawing draws the results and visualize.py puts the
+Computation only; analysis/drawing draws the results and visualize.py puts the
 two together. A convolution or dense layer is surveyed through its response:
 its output after its own batch norm and activation (conv2 -> conv2_relu), which
 is what "what conv2 detects" means; where a block pools before its batch norm
@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from data.errors import UserError
+from harness.errors import UserError
 from models.ctc import greedy_read
-from models.introspection.forward import as_floats, chunked_activations, top_activations
-from models.introspection.graph import (PER_UNIT, POOLS, LayerError, consumers, find_layer, layer_paths, producer,
+from analysis.introspection.forward import as_floats, chunked_activations, top_activations
+from analysis.introspection.graph import (PER_UNIT, POOLS, LayerError, consumers, find_layer, layer_paths, producer,
                                        reads_numbers)
-from models.introspection.probes import digit_targets
-from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
+from analysis.introspection.probes import digit_targets
+from analysis.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What a model computes inside: activations, receptive fields, filter patterns, Grad-CAM, linear probes.
 
 Pure computation: numpy arrays and Keras models in, numpy arrays out. Nothing
-here plots or writes files (models/drawing draws these results).
+here plots or writes files (analysis/drawing draws these results).
 
     model = keras.saving.load_model("runs/convnet_mnist/model.keras")
     images = as_floats(x_test[:100])                                # float32 (100, H, W, C) in [0, 1]
@@ -18,14 +18,14 @@ layer is addressed by its path: its name, or "parent/child" (recursively) for a
 layer inside a nested model.
 """
 
-from models.introspection.evidence import DigitEvidence, digit_evidence
-from models.introspection.forward import activations, as_floats, model_outputs, top_activations
-from models.introspection.gradcam import grad_cam, gradcam_model
-from models.introspection.graph import (LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths,
+from analysis.introspection.evidence import DigitEvidence, digit_evidence
+from analysis.introspection.forward import activations, as_floats, model_outputs, top_activations
+from analysis.introspection.gradcam import grad_cam, gradcam_model
+from analysis.introspection.graph import (LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths,
                                        reads_numbers)
-from models.introspection.patterns import RELU_LEAK, filter_patterns
-from models.introspection.probes import linear_probe, pooled_features, probe_layers
-from models.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
+from analysis.introspection.patterns import RELU_LEAK, filter_patterns
+from analysis.introspection.probes import linear_probe, pooled_features, probe_layers
+from analysis.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
 __all__ = [
     "RELU_LEAK", "DigitEvidence", "LayerError", "ReceptiveField", "activations", "as_floats", "classifier_shapes",

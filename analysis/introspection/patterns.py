@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.introspection.forward import checked_units, quiet_retracing
-from models.introspection.graph import LayerError, identity, inputs_of, output_tensor, resolve
+from analysis.introspection.forward import checked_units, quiet_retracing
+from analysis.introspection.graph import LayerError, identity, inputs_of, output_tensor, resolve
 
 RELU_LEAK = 0.01  # slope of the ascent's leaky ReLU below zero; the gradient is normalised, so small is enough
 

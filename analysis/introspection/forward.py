@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.pipeline import normalise
-from models.introspection.graph import LayerError, feature_extractor
+from analysis.introspection.graph import LayerError, feature_extractor
 
 CHUNK = 2000  # images whose activations are held at once, so memory stays bounded whatever the data set's size
 BATCH = 500  # images per forward pass (250 to 1000 ran equally fast on the 2-core CPU)

@@ -1,6 +1,6 @@
 """Figures about what a model's layers respond to. Arrays in, matplotlib Figure out; callers save.
 
-    from models.drawing import layers
+    from analysis.drawing import layers
     figure = layers.top_patches(patches, values, units, "conv2", layer.field_text)
 
 Images are float32 (N, H, W, C) in [0, 1] with C = 1 (drawn in grey) or C = 3
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 
-from models.drawing.style import DPI  # one canvas pixel is one pixel of the saved PNG
+from analysis.drawing.style import DPI  # one canvas pixel is one pixel of the saved PNG
 
 BACKGROUND = 1.0  # white between tiles
 FRAME = 0.75  # grey line around each tile, so white ink does not melt into the background

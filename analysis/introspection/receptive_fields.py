@@ -11,7 +11,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from models.introspection.graph import (
+from analysis.introspection.graph import (
     POINTWISE, LayerError, call_in, calls_between, is_graph_model, output_tensor, resolve, single,
 )
 

@@ -7,7 +7,7 @@ import functools
 import sys
 
 from data import DATASETS, is_npz_path
-from data.errors import UserError
+from harness.errors import UserError
 
 INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from models.introspection.forward import chunked_activations
+from analysis.introspection.forward import chunked_activations
 
 
 TARGETS = {False: "digit", True: "first digit"}  # what a probe reads, by whether the labels are whole numbers

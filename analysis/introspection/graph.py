@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import keras
 
-from data.errors import UserError
+from harness.errors import UserError
 
 
 class LayerError(UserError):

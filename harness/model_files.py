@@ -1,6 +1,6 @@
 """Reading and writing .keras model files: portable files out, unusable files refused in one sentence.
 
-    from models import model_files
+    from harness import model_files
     model_files.save_model(model, "runs/convnet_mnist/model.keras")   # standard Keras layers only
     model = model_files.load_model("my_friends_model.keras")          # or a UserError saying what is wrong
 
@@ -31,8 +31,8 @@ from pathlib import Path
 import keras
 from keras.src.saving import saving_lib
 
-from data.errors import UserError
-from models import atomic
+from harness.errors import UserError
+from harness import atomic
 from models.fused_batch_norm import FusedBatchNormalization
 
 # Each project layer class -> the standard Keras class whose inference it shares.
@@ -52,7 +52,7 @@ def save_model(model: keras.Model, path: Path, training_setup: bool = True) -> N
     training_setup=False leaves out the loss, metrics and optimizer state (for a loss of our own,
     which plain Keras could not rebuild).
     Readers of `path` see the previous file or the new one, never half of one
-    (models/atomic.py).
+    (harness/atomic.py).
     """
     path = Path(path)
     if path.suffix != ".keras":

@@ -1,9 +1,9 @@
 """Serving export: a SavedModel that takes raw pixels, and the LiteRT (TensorFlow Lite) files made from it.
 
-    python -m models.export --run-dir runs/convnet_mnist   # rewrite a run's model.keras (standard layers only)
+    python -m serving.export --run-dir runs/convnet_mnist   # rewrite a run's model.keras (standard layers only)
                                                            # and its serving files from it
 
-    from models import export, litert
+    from serving import export, litert
     export.write_serving_files(model, run_dir, x_train)   # saved_model/, model_float32.tflite, model_int8.tflite
     litert.LiteModel("runs/convnet_mnist/model_int8.tflite")(pixels)["probabilities"]
 
@@ -36,22 +36,20 @@ not the Keras model: TFLiteConverter.from_keras_model does not accept Keras 3
 models.)
 """
 
-import contextlib
-import os
 import sys
 import warnings
 from pathlib import Path
 
-import keras
+from harness.quiet_keras import keras, tf  # first: a script too (python -m serving.export)
 import numpy as np
-import tensorflow as tf
 
 from data.pipeline import normalise
-from models import atomic, model_files, runs
-from models.cli import ArgumentParser, entry_point
+from harness.silence import silenced
+from harness import atomic, model_files, runs
+from harness.cli import ArgumentParser, entry_point
 from models.ctc import greedy_read
-from models.introspection.graph import reads_numbers
-from models.litert import INPUT, SIGNATURE
+from analysis.introspection.graph import reads_numbers
+from serving.litert import INPUT, SIGNATURE
 
 PROBABILITIES = "probabilities"
 DIGIT = "digit"
@@ -130,32 +128,17 @@ def convert_int8(saved_model_dir: Path, training_images: np.ndarray) -> bytes:
     converter.representative_dataset = representative_dataset
     # Refuse to fall back to float kernels: an op that cannot be int8 is an error, not a silent float op.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with warnings.catch_warnings(), stdout_silenced():
+    with warnings.catch_warnings(), silenced(1):  # the quantiser prints its settings on stdout
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # calibration's own
         return converter.convert()
 
 
-@contextlib.contextmanager
-def stdout_silenced():
-    """File descriptor 1 sent to /dev/null for the block: the quantiser's C++ code prints its settings there
-    ("fully_quantize: 0, inference_type: 6, ..."), below Python's sys.stdout, into a script's own output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
-
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    """python -m models.export: a run's files rewritten from its model.keras, for a run trained before they existed.
+    """python -m serving.export: a run's files rewritten from its model.keras, for a run trained before they existed.
 
-    model.keras itself is rewritten in the portable form (models/model_files.py):
+    model.keras itself is rewritten in the portable form (harness/model_files.py):
     an older one, holding the project's fused batch-norm class, then loads with
     plain Keras too.
     """

@@ -22,7 +22,7 @@ import os
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer  # private: adapt_for_multiworker patches its reduction
 
-from data.errors import UserError
+from harness.errors import UserError
 
 STRATEGIES = ("none", "mirrored", "multiworker")
 

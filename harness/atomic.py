@@ -42,7 +42,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from data.errors import UserError
+from harness.errors import UserError
 
 RECORD = ".digits-written.json"
 TEMPORARY = ".tmp"  # marks a file or folder being written

@@ -2,7 +2,7 @@
 
     runs/convnet_mnist/
         model.keras          the full Keras model
-        saved_model/         TensorFlow SavedModel, signature serving_default: uint8 pixels in (models/export.py)
+        saved_model/         TensorFlow SavedModel, signature serving_default: uint8 pixels in (serving/export.py)
         model_float32.tflite LiteRT model for phones, same signature
         model_int8.tflite    the same, full-integer int8
         config.json          resolved settings, library versions, command line
@@ -10,13 +10,13 @@
         metrics.json         test_accuracy (a reader's: whole numbers read exactly), test_loss, train_seconds, ...
         training_curves.png
         logs/                TensorBoard logs (train.py --tensorboard)
-    runs/.convnet_mnist.partial/   the run being built, with its per-epoch training state (models/resume.py)
+    runs/.convnet_mnist.partial/   the run being built, with its per-epoch training state (harness/resume.py)
     runs/.convnet_mnist.lock       held while a train.py writes the run (an empty file; the lock dies with its process)
 
 A run is built in the hidden staging folder beside its destination and moved
 into place only when complete, so a failed, diverged or killed run never damages
 the run that was there before. Every file of a run is recorded with its digest
-as it is written (models/atomic.py), and a folder is replaced only when it is
+as it is written (harness/atomic.py), and a folder is replaced only when it is
 absent, empty, or holds nothing the records cannot prove the project wrote
 (refusal()); a user's own folder or file is refused before any work.
 """
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import VALIDATION_FRACTION, carve_validation, load_recorded
-from data.errors import UserError
-from models import atomic
+from harness.errors import UserError
+from harness import atomic
 
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
@@ -52,7 +52,7 @@ ROBUSTNESS_FILE = "robustness.json"  # evaluate.py --robustness
 ROBUSTNESS_FIGURE = "robustness.png"
 ROBUSTNESS_COMPARE_FIGURE = "robustness_compare.png"  # ... --compare
 FIGURES_DIR = "figures"  # visualize.py
-TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (models/resume.py)
+TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (harness/resume.py)
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
 RUN_LAYOUT = 1
 
@@ -82,7 +82,7 @@ def is_run(folder: Path) -> bool:
     """Whether `folder` is laid out as a run of train.py: its config.json carries the run marker.
 
     This says what the folder holds, for reading it; whether the project may replace
-    a file in it is the records' question (models/atomic.py).
+    a file in it is the records' question (harness/atomic.py).
     """
     try:
         config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -257,8 +257,8 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
 
     data_dir replaces the data folder the run recorded.
     """
-    from models import model_files
-    from models.introspection.graph import classifier_shapes
+    from harness import model_files
+    from analysis.introspection.graph import classifier_shapes
 
     folder = require_run(run_dir)
     settings = read_config(folder)

@@ -16,7 +16,7 @@ uninterrupted one would.
 
 Each epoch's state is two files, epoch-NNNN.json and then epoch-NNNN.keras (the
 model with its optimizer state), each written whole and durably, and recorded
-with its digest (models/atomic.py): a state counts only once its model file
+with its digest (harness/atomic.py): a state counts only once its model file
 exists, so a kill at any instant leaves the last complete one, and a state file
 that was cut short or edited since is refused (check_intact), never trained from.
 """
@@ -34,8 +34,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from data.errors import UserError
-from models import atomic, model_files
+from harness.errors import UserError
+from harness import atomic, model_files
 
 SETTINGS_FILE = "settings.json"
 _WEIGHTS = re.compile(r"epoch-(\d+)\.keras")

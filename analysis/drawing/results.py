@@ -169,7 +169,7 @@ def length_confusion(counts: np.ndarray, true_lengths: list[int], read_lengths: 
 
 
 def robustness(sweeps: dict[str, dict], title: str):
-    """One small panel per change (models/robustness.py): accuracy against strength, a line per run, each
+    """One small panel per change (analysis/robustness.py): accuracy against strength, a line per run, each
     run's clean accuracy dashed in its colour.
 
     sweeps: run label -> robustness.json content; every run swept over the same changes and strengths.

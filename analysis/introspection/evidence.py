@@ -28,8 +28,8 @@ import tensorflow as tf
 
 from data.numbers import PADDING
 from models.ctc import greedy_read
-from models.introspection.forward import float_images
-from models.introspection.graph import LayerError, feature_extractor
+from analysis.introspection.forward import float_images
+from analysis.introspection.graph import LayerError, feature_extractor
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     save_figure(figure, run_dir / "training_curves.png")    # whole or not at all; the figure is closed
 
-Imported first by models/drawing/__init__.py, so the backend is chosen before
+Imported first by analysis/drawing/__init__.py, so the backend is chosen before
 anything loads matplotlib.pyplot.
 """
 
@@ -14,14 +14,14 @@ matplotlib.use("Agg")  # files only, no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from models import atomic  # noqa: E402
+from harness import atomic  # noqa: E402
 
 DPI = 110  # pixels per inch of every saved figure
 
 
 def save_figure(figure, path: Path, elsewhere: str = "another place") -> None:
     """Save a matplotlib figure as PNG whole, durably and only over a figure of the project's own
-    (models/atomic.py), and close it.
+    (harness/atomic.py), and close it.
 
     elsewhere: the flag that chooses another folder, named if a same-named file of someone else's is there.
     """
