@@ -16,15 +16,23 @@ would write it.
 load_model reads files a user may have brought from anywhere, so it loads with
 Keras's safe mode on and refuses Python code in the file itself as well (a
 process that once called keras.config.enable_unsafe_deserialization() turns safe
-mode off whatever load_model is told). It opens the archive with zipfile before
-Keras does, because for a missing, empty, foreign or truncated file Keras only
-says "File not found". Files saved before save_model existed, with the fused
-layer in them, still load here: importing this module registers that layer.
+mode off whatever load_model is told). It judges a file by its structure before
+Keras reads it, never by the wording of Keras's errors (which changes between
+versions): the zip archive and its members (for a missing, empty, foreign or
+truncated file Keras only says "File not found"), the Keras version in
+metadata.json, and every object config.json names, each of which must be a class
+or function this Keras can rebuild. When Keras still fails, the weights file's
+variables are compared with those of the model rebuilt from config.json; other
+failures are quoted by exception type and first line. Files saved before
+save_model existed, with the fused layer in them, still load here: importing this
+module registers that layer.
 """
 
+import importlib
 import io
 import json
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -44,6 +52,13 @@ WEIGHTS_MEMBERS = ("model.weights.h5", "model.weights.npz")  # Keras writes the 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, the legacy .h5 format
 ZIP_SIGNATURE = b"PK\x03\x04"  # the first bytes of a zip archive's first member
 LONGEST_DETAIL = 200  # characters of a foreign error message quoted in ours
+# Packages whose classes Keras imports by the module path a config names (anything else must be registered).
+KERAS_PACKAGES = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+# Keras's public modules whose functions a config may name by name alone (module "builtins").
+BUILTIN_MODULES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers")
+# Where an object config that names no module is looked up: Keras's public modules of layer parts.
+PUBLIC_MODULES = ("keras", "keras.layers", "keras.dtype_policies", "keras.optimizers.schedules",
+                  *(f"keras.{name}" for name in BUILTIN_MODULES))
 
 
 def save_model(model: keras.Model, path: Path, training_setup: bool = True) -> None:
@@ -131,10 +146,15 @@ def load_model(path: Path) -> keras.Model:
     code = python_code(config)
     if code:
         raise refusal(path, f"{code} holds Python code, which loading would run; Keras safe mode refuses that.")
+    unknown = unknown_object(config)
+    if unknown:
+        kind, name = unknown
+        raise refusal(path, other_keras(made_with) or
+                      f"it uses the {kind} {name!r}, which this Keras does not know (custom code from another project).")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for files it cannot read
-        raise refusal(path, explain(error, made_with)) from error
+        raise refusal(path, explain(path, config, error, made_with)) from error
 
 
 def refusal(path: Path, reason: str) -> UserError:
@@ -161,6 +181,11 @@ def read_archive(path: Path) -> tuple[dict, str | None]:
         config = json.loads(config)
     except ValueError as error:
         raise refusal(path, f"it is damaged (its {CONFIG_MEMBER} is not valid JSON: {error}).") from error
+    except RecursionError as error:
+        raise refusal(path, f"it is damaged (its {CONFIG_MEMBER} nests deeper than any model).") from error
+    if not (isinstance(config, dict) and isinstance(config.get("class_name"), str) and "config" in config):
+        # Keras writes {"module": ..., "class_name": ..., "config": {...}, ...} for every model.
+        raise refusal(path, f"it is damaged (its {CONFIG_MEMBER} is JSON but no model's configuration).")
     if path.suffix != ".keras":
         raise refusal(path, "it is a Keras model archive, but Keras opens one only under a name ending in .keras; "
                             "rename it.")
@@ -211,24 +236,88 @@ def saved_version(metadata: bytes) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def python_code(node, owner: str = "its configuration") -> str | None:
+def objects(config, compiled: bool = True):
+    """(entry, owner) for each object config.json (parsed) names, depth first in file order.
+
+    An object entry is a dict with a string "class_name" (and usually "module",
+    "config", "registered_name"); owner is the layer holding it, as
+    "layer 'double' (Lambda)", or "its configuration". compiled=False leaves out the
+    model's compile_config (loss, metrics, optimizer), which loading with
+    compile=False never rebuilds. Iterative: a deeply nested file cannot exhaust
+    Python's stack.
+    """
+    stack = [(config, "its configuration", not compiled)]
+    while stack:
+        node, owner, skip_compile = stack.pop()
+        if isinstance(node, dict):
+            children = [value for key, value in node.items() if not (skip_compile and key == "compile_config")]
+            if isinstance(node.get("class_name"), str):
+                yield node, owner
+                inner = node.get("config")
+                if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+                    owner = f"layer {inner['name']!r} ({node['class_name']})"
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        stack.extend((child, owner, False) for child in reversed(children))
+
+
+def python_code(config) -> str | None:
     """Which part of config.json (parsed) holds serialised Python bytecode, as "layer 'double' (Lambda)", or None.
 
     Keras writes a Python lambda as {"class_name": "__lambda__", ...}, inside the
     config of the layer that uses it (a Lambda layer's function, say).
     """
-    if isinstance(node, list):
-        children = node
-    elif isinstance(node, dict):
-        if node.get("class_name") == "__lambda__":
-            return owner
-        inner = node.get("config")
-        if "class_name" in node and isinstance(inner, dict) and isinstance(inner.get("name"), str):
-            owner = f"layer {inner['name']!r} ({node['class_name']})"
-        children = node.values()
-    else:
-        return None
-    return next(filter(None, (python_code(child, owner) for child in children)), None)
+    return next((owner for entry, owner in objects(config) if entry["class_name"] == "__lambda__"), None)
+
+
+def unknown_object(config) -> tuple[str, str] | None:
+    """("class" or "function", its name) for the first object in config.json (parsed) this Keras cannot rebuild.
+
+    Names of the form __name__ are Keras's encodings of values (a tensor, an
+    array, a slice), not classes. The compile configuration is not rebuilt
+    (loading does not compile), so it is not judged either.
+    """
+    for entry, _ in objects(config, compiled=False):
+        class_name = entry["class_name"]
+        if class_name.startswith("__") and class_name.endswith("__"):
+            continue
+        if class_name == "function":
+            kind, name, registered = "function", entry.get("config"), entry.get("config")
+        else:
+            kind, name, registered = "class", class_name, entry.get("registered_name", class_name)
+        if isinstance(name, str) and not rebuildable(kind, name, entry.get("module"), registered):
+            return kind, name
+    return None
+
+
+def rebuildable(kind: str, name: str, module, registered) -> bool:
+    """Whether this Keras finds the class or function a config entry names, where Keras looks for it.
+
+    In order: objects registered with keras.saving.register_keras_serializable (by
+    their registered name, "package>Class"), then Keras's own by their module path
+    (keras.layers.Dense; keras.src.models.functional.Functional), functions named
+    alone among Keras's built-in ones, and entries with no module among Keras's
+    public modules.
+    """
+    if isinstance(registered, str) and keras.saving.get_registered_object(registered) is not None:
+        return True
+    if not isinstance(module, str) or not module:
+        return any(public_object(kind, candidate, name) for candidate in PUBLIC_MODULES)
+    if kind == "function" and module == "builtins":
+        return (any(public_object(kind, f"keras.{candidate}", name) for candidate in BUILTIN_MODULES)
+                or any(key.endswith(f">{name}") for key in keras.saving.get_custom_objects()))
+    return module.split(".")[0] in KERAS_PACKAGES and public_object(kind, module, name)
+
+
+def public_object(kind: str, module: str, name: str) -> bool:
+    """Whether `module` (a package Keras imports classes from) has a class, or function, called `name`."""
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except (ImportError, ValueError, TypeError):  # not installed, or not a module path at all
+        return False
+    return isinstance(found, type) if kind == "class" else callable(found)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -237,31 +326,101 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(numbers + [0] * (3 - len(numbers)))
 
 
-def explain(error: Exception, made_with: str | None) -> str:
-    """Why Keras could not load a file, from its exception and the Keras version that saved the file."""
-    if made_with is not None:
-        saved, installed = version_tuple(made_with), version_tuple(keras.__version__)
-        if saved[0] != installed[0] or saved > installed:
-            return (f"it was made with Keras {made_with}, this is Keras {keras.__version__}; "
-                    f"open it with Keras {made_with}.")
-    message = str(error)
-    unknown = unknown_name(message)
-    if unknown:
-        kind, name = unknown
-        return f"it uses the {kind} {name!r}, which this Keras does not know (custom code from another project)."
-    mismatch = re.search(r"could not be loaded\. Example error message for object <(\w+) name=([^,>]+)", message)
-    if mismatch:
-        return (f"its weights do not match its configuration (first at {mismatch.group(1)} layer "
-                f"{mismatch.group(2)!r}); the file is inconsistent.")
-    # Keras wraps a layer's own error in the model's; the layer's says more.
-    detail = " ".join(message.rsplit("Exception encountered:", 1)[-1].split())[:LONGEST_DETAIL]
-    return f"Keras could not build a model from it ({type(error).__name__}: {detail})."
+def other_keras(made_with: str | None) -> str | None:
+    """The reason to give when the file comes from a newer Keras, or another major version, else None."""
+    if made_with is None:
+        return None
+    saved, installed = version_tuple(made_with), version_tuple(keras.__version__)
+    if saved[0] != installed[0] or saved > installed:
+        return f"it was made with Keras {made_with}, this is Keras {keras.__version__}; open it with Keras {made_with}."
+    return None
 
 
-def unknown_name(message: str) -> tuple[str, str] | None:
-    """("class" or "function", its name) when a Keras error says it found no such object, else None."""
-    found = re.search(r"Could not locate (class|function) '([^']+)'", message)
-    if found:
-        return found.group(1), found.group(2)
-    found = re.search(r"Could not deserialize '([^']+)' because it is not a KerasSaveable", message)
-    return ("class", found.group(1).rsplit(".", 1)[-1]) if found else None
+def explain(path: Path, config, error: Exception, made_with: str | None) -> str:
+    """Why Keras could not load a file whose archive and classes passed: from the file's structure, else `error`'s type.
+
+    In order: a Keras version other than this one; weights that do not fit the
+    model config.json describes (compared variable by variable); otherwise Keras's
+    own exception, by type and first line.
+    """
+    return other_keras(made_with) or weights_mismatch(path, config) or keras_failure(error)
+
+
+def keras_failure(error: Exception) -> str:
+    """Keras's exception in one line: its type and the first line of its message.
+
+    Where Keras wrapped another exception (a layer's own error inside the
+    model's), that one is quoted: it says more.
+    """
+    for _ in range(10):  # exceptions chained by raise ... from, or raised while handling another
+        inner = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if inner is None:
+            break
+        error = inner
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "no message")
+    return f"Keras could not build a model from it ({type(error).__name__}: {first[:LONGEST_DETAIL]})."
+
+
+def weights_mismatch(path: Path, config) -> str | None:
+    """Why the weights in `path` do not fit the model config.json describes, or None if they do (or it cannot tell).
+
+    The model is rebuilt from config.json alone; Keras writes its weights as it
+    would lay them out, and each layer's variables (their number and shapes) are
+    compared with the file's, first layer first.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            weights = archive.read(WEIGHTS_MEMBERS[0])
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return None  # .npz weights, or none: nothing to compare (read_archive judged the archive)
+    try:
+        found = weight_layout(io.BytesIO(weights))
+    except Exception as error:  # h5py raises OSError for a file it cannot parse, and others for damage inside
+        return (f"it is damaged (its {WEIGHTS_MEMBERS[0]} is not a readable HDF5 file: {type(error).__name__}); "
+                f"copy the file again.")
+    try:
+        model = keras.saving.deserialize_keras_object({**config, "compile_config": None}, safe_mode=True)
+        if not isinstance(model, keras.Model):
+            return None
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save_weights(Path(scratch) / WEIGHTS_MEMBERS[0])
+            expected = weight_layout(Path(scratch) / WEIGHTS_MEMBERS[0])
+    except Exception:  # a config Keras cannot build a model from: keras_failure says why
+        return None
+    layers = {layer.name: (order, type(layer).__name__) for order, layer in enumerate(all_layers(model))}
+    differing = [name for where, (name, variables) in expected.items() if found.get(where, (name, {}))[1] != variables]
+    differing += [name for where, (name, _) in found.items() if where.startswith("layers/") and where not in expected]
+    if not differing:
+        return None
+    first = min(differing, key=lambda name: layers.get(name, (len(layers), ""))[0])
+    kind = layers.get(first, (0, ""))[1]
+    return (f"its weights do not match its configuration (first at {kind + ' ' if kind else ''}layer {first!r}); "
+            f"the file is inconsistent.")
+
+
+def weight_layout(source) -> dict[str, tuple[str, dict[str, tuple[int, ...]]]]:
+    """{group path: (layer name, {variable: shape})} for each "vars" group of a Keras weights file (HDF5).
+
+    Keras stores each layer's own variables as datasets 0, 1, ... of a group
+    named vars, whose "name" attribute is the layer's name.
+    """
+    import h5py  # only to judge a file Keras could not load
+
+    layout = {}
+    with h5py.File(source, "r") as weights:
+        def visit(where, item):
+            if isinstance(item, h5py.Group) and where.rsplit("/", 1)[-1] == "vars":
+                name = item.attrs.get("name", where)
+                name = name.decode() if isinstance(name, bytes) else str(name)
+                layout[where] = (name, {key: tuple(value.shape) for key, value in item.items()
+                                        if isinstance(value, h5py.Dataset)})
+        weights.visititems(visit)
+    return layout
+
+
+def all_layers(model: keras.Model):
+    """The model's layers in order, each nested model's own layers after it."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)

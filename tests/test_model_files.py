@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -230,7 +231,7 @@ def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys
     run_dir.mkdir()
     atomic.write_bytes(run_dir / runs.MODEL_FILE, convnet_files["legacy"].read_bytes())  # ours, in the old form
     # What train.py recorded in an old run; a small limit keeps the int8 calibration quick.
-    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "dataset": "synthetic",
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier", "dataset": "synthetic",
                                                    "limit": 200})
     assert export.main(["--run-dir", str(run_dir)]) == 0
     assert f"wrote {runs.MODEL_FILE} (standard Keras layers)" in capsys.readouterr().out
@@ -269,6 +270,21 @@ def future_and_broken(name, content):
 
 def fewer_logits(config):
     next(layer for layer in layer_configs(config) if layer["name"] == "logits")["config"]["units"] = 7
+
+
+def unknown_function(config):
+    dense1 = next(layer for layer in layer_configs(config) if layer["name"] == "dense1")
+    dense1["config"]["activation"] = {"module": "other_project.activations", "class_name": "function",
+                                      "config": "swishy", "registered_name": "other_project>swishy"}
+
+
+def deeply_nested(name, content):
+    return b"[" * 100_000 + b"]" * 100_000 if name == "config.json" else content
+
+
+def weights_replaced_by(make_bytes):
+    """An edit for rewritten() that replaces model.weights.h5 (its zip checksum stays right)."""
+    return lambda name, content: make_bytes(content) if name == "model.weights.h5" else content
 
 
 def written(path, content: bytes):
@@ -317,6 +333,21 @@ BAD_FILES = {
                      f"it was made with Keras 9.0.0, this is Keras {keras.__version__}"),
     "weights not matching": (lambda good, path: rewritten(good, path, edited_config(fewer_logits)),
                              "its weights do not match its configuration (first at Dense layer 'logits')"),
+    "unknown function": (lambda good, path: rewritten(good, path, edited_config(unknown_function)),
+                         "it uses the function 'swishy', which this Keras does not know (custom code from another"),
+    "deeply nested config": (lambda good, path: rewritten(good, path, deeply_nested),
+                             "it is damaged (its config.json nests deeper than any model)"),
+    "config not a model's": (lambda good, path: rewritten(good, path, lambda name, c: b"[]" if name == "config.json"
+                                                           else c),
+                             "it is damaged (its config.json is JSON but no model's configuration)"),
+    "weights not HDF5": (lambda good, path: rewritten(good, path, weights_replaced_by(
+                             lambda content: np.random.default_rng(3).bytes(5000))),
+                         "it is damaged (its model.weights.h5 is not a readable HDF5 file"),
+    "weights cut short": (lambda good, path: rewritten(good, path, weights_replaced_by(lambda content: content[:20000])),
+                          "it is damaged (its model.weights.h5 is not a readable HDF5 file"),
+    "a layer argument Keras refuses": (lambda good, path: rewritten(good, path, edited_config(
+                                           lambda config: layer_configs(config)[1]["config"].update(frobs=3))),
+                                       "Keras could not build a model from it (ValueError: "),
 }
 
 
@@ -334,6 +365,88 @@ def test_a_bad_file_is_one_line_saying_what_is_wrong(case, convnet_files, tmp_pa
     assert "\n" not in message and len(message) < 400, message
     # The user brought this file: retraining is not the remedy.
     assert "train" not in message.replace(str(path), "").lower(), message
+
+
+def test_unknown_classes_are_found_before_keras_reads_the_file(convnet_files, tmp_path, monkeypatch):
+    path = rewritten(convnet_files["portable"], tmp_path / "model.keras", edited_config(unknown_class))
+    monkeypatch.setattr(keras.saving, "load_model", lambda *args, **kwargs: pytest.fail("Keras was asked"))
+    with pytest.raises(UserError, match="it uses the class 'Frobnicator', which this Keras does not know"):
+        model_files.load_model(path)
+
+
+def test_an_unknown_class_from_a_newer_keras_is_refused_by_version(convnet_files, tmp_path):
+    def newer(name, content):
+        if name == "metadata.json":
+            return json.dumps({"keras_version": "9.0.0", "date_saved": "2031-01-01@00:00:00"})
+        return edited_config(unknown_class)(name, content)
+    with pytest.raises(UserError, match="it was made with Keras 9.0.0"):
+        model_files.load_model(rewritten(convnet_files["portable"], tmp_path / "model.keras", newer))
+
+
+@pytest.mark.parametrize("case", ["weights not matching", "unknown class", "weights not HDF5"])
+def test_messages_do_not_depend_on_the_wording_of_keras_errors(case, convnet_files, tmp_path, monkeypatch):
+    # A Keras that words every error differently (or says nothing) gets the same refusals.
+    make, expected = BAD_FILES[case]
+    path = make(convnet_files["portable"], tmp_path / "model.keras")
+
+    def reworded(*args, **kwargs):
+        raise RuntimeError("something went wrong")
+    monkeypatch.setattr(keras.saving, "load_model", reworded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UserError, match=re.escape(expected)):
+            model_files.load_model(path)
+
+
+def test_an_unexplained_keras_failure_is_quoted_by_type_and_first_line(convnet_files, monkeypatch):
+    def failing(*args, **kwargs):
+        try:
+            raise TypeError("no spam here\nsecond line")
+        except TypeError as inner:
+            raise ValueError("outer wrapper\nwith more") from inner
+    monkeypatch.setattr(keras.saving, "load_model", failing)
+    with pytest.raises(UserError) as raised:
+        model_files.load_model(convnet_files["portable"])
+    assert str(raised.value).endswith("Keras could not build a model from it (TypeError: no spam here).")
+
+
+def test_a_loss_of_someone_elses_still_loads(convnet_files, tmp_path):
+    # Loading does not compile, so a class only the compile configuration names does not matter.
+    def their_loss(config):
+        config["compile_config"]["loss"] = {"module": "other_project.losses", "class_name": "TheirLoss",
+                                            "config": {}, "registered_name": "other_project>TheirLoss"}
+    path = rewritten(convnet_files["portable"], tmp_path / "model.keras", edited_config(their_loss))
+    assert model_files.load_model(path).name == convnet_files["model"].name
+
+
+def test_keras_classes_by_module_path_and_builtin_functions_are_known():
+    assert model_files.unknown_object({"class_name": "Functional", "module": "keras.src.models.functional",
+                                       "registered_name": "Functional", "config": {}}) is None
+    assert model_files.unknown_object([{"class_name": "function", "module": "builtins", "config": "relu"},
+                                       {"class_name": "function", "module": "keras.activations", "config": "gelu"},
+                                       {"class_name": "HeNormal", "config": {}},  # no module: looked up by name
+                                       {"class_name": "__keras_tensor__", "config": {}}]) is None
+    assert model_files.unknown_object({"class_name": "Dense", "module": "keras.no_such_module",
+                                       "config": {}}) == ("class", "Dense")
+    assert model_files.unknown_object({"class_name": "Dense", "module": "os", "config": {}}) == ("class", "Dense")
+
+
+def test_mismatched_weights_in_a_nested_model_name_the_inner_layer(tmp_path):
+    inner_input = keras.Input((4,), name="features")
+    inner = keras.Model(inner_input, keras.layers.Dense(3, name="inner_dense")(inner_input), name="inner")
+    outer_input = keras.Input((4,), name="x")
+    model = keras.Model(outer_input, keras.layers.Dense(2, name="head")(inner(outer_input)), name="outer")
+    good = tmp_path / "good.keras"
+    model.save(good)
+
+    def without_bias(config):  # the same shapes between layers, one variable fewer in inner_dense
+        nested = next(layer for layer in layer_configs(config) if layer["name"] == "inner")
+        next(layer for layer in nested["config"]["layers"] if layer["name"] == "inner_dense")["config"]["use_bias"] = False
+    path = rewritten(good, tmp_path / "model.keras", edited_config(without_bias))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UserError, match="first at Dense layer 'inner_dense'"):
+            model_files.load_model(path)
 
 
 def test_runs_load_model_gives_the_same_refusal(tmp_path):
