@@ -12,6 +12,10 @@ Recipes (each run in a fresh process, on real MNIST from --data-dir):
 - keras-mlp: the Keras MLP recipe: 784-512-512-10, ReLU, dropout 0.2, RMSprop,
   batch 128, 20 epochs, the test set as validation data (as its script does).
 - ours-convnet: `python train.py --seed S` (the defaults users get).
+- ours-convnet-keras-bn: the same command, with the convolutions' batch norms
+  Keras's own keras.layers.BatchNormalization instead of FusedBatchNormalization
+  (train.py run in-process by this script, its convnet built with batch_norm=...;
+  no option of train.py's); its ratio is to ours-convnet.
 - ours-mlp: `python train.py --model mlp --seed S`.
 
 Seeds are interleaved (seed 0 of every recipe, then seed 1, ...) so that a slow
@@ -44,9 +48,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up
 from data import default_data_dir  # noqa: E402
 from harness import atomic  # noqa: E402
 
-RECIPES = ("keras-convnet", "ours-convnet", "keras-mlp", "ours-mlp")
-BASELINE_OF = {"ours-convnet": "keras-convnet", "ours-mlp": "keras-mlp"}
-TRAIN_ARGUMENTS = {"ours-convnet": [], "ours-mlp": ["--model", "mlp"]}
+RECIPES = ("keras-convnet", "ours-convnet", "keras-mlp", "ours-mlp", "ours-convnet-keras-bn")
+DEFAULT_RECIPES = RECIPES[:4]
+BASELINE_OF = {"ours-convnet": "keras-convnet", "ours-mlp": "keras-mlp", "ours-convnet-keras-bn": "ours-convnet"}
+TRAIN_ARGUMENTS = {"ours-convnet": [], "ours-mlp": ["--model", "mlp"], "ours-convnet-keras-bn": []}
+# Recipes that run train.py through this script (--train VARIANT), its convnet built otherwise.
+TRAIN_VARIANTS = {"ours-convnet-keras-bn": "keras-bn"}
 
 
 def keras_convnet(input_shape, num_classes):
@@ -104,7 +111,8 @@ def run_baseline(recipe: str, seed: int, data_dir: Path) -> dict:
 def run_ours(recipe: str, seed: int, data_dir: Path) -> dict:
     """`python train.py` with the recipe's arguments; its own metrics, plus the whole command's time."""
     with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, "train.py", *TRAIN_ARGUMENTS[recipe], "--seed", str(seed),
+        program = ([__file__, "--train", TRAIN_VARIANTS[recipe]] if recipe in TRAIN_VARIANTS else ["train.py"])
+        command = [sys.executable, *program, *TRAIN_ARGUMENTS[recipe], "--seed", str(seed),
                    "--data-dir", str(data_dir), "--run-dir", str(Path(scratch) / "run")]
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -112,6 +120,22 @@ def run_ours(recipe: str, seed: int, data_dir: Path) -> dict:
         metrics = json.loads((Path(scratch) / "run" / "metrics.json").read_text())
     return {**{key: metrics[key] for key in ("train_seconds", "test_accuracy", "epochs", "train_images_per_second")},
             "command_seconds": command_seconds}
+
+
+def train_variant(variant: str, train_argv: list[str]) -> int:
+    """train.py's main in this process, its convnet built with `variant`'s batch norm ("keras-bn": Keras's own)."""
+    import functools
+    from dataclasses import replace
+
+    import train  # first: it imports Keras quietly
+    import keras
+    from models import MODELS
+    from models.convnet import build_convnet
+
+    assert variant == "keras-bn", variant
+    build = functools.partial(build_convnet, batch_norm=keras.layers.BatchNormalization)
+    MODELS["convnet"] = replace(MODELS["convnet"], build=build)  # the dict train.py reads
+    return train.main(train_argv)
 
 
 def run_one(recipe: str, seed: int, data_dir: Path) -> dict:
@@ -208,8 +232,12 @@ def throughput(repeats: int = 3, steps: int = 30) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--train"]:  # internal: train.py's own arguments follow the variant
+        return train_variant(argv[1], argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(DEFAULT_RECIPES),
+                        help=f"default: {' '.join(DEFAULT_RECIPES)}")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--throughput-only", action="store_true")

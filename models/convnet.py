@@ -16,7 +16,7 @@ work in proportion to conv1's channels), and each block pools before its batch
 norm and ReLU: max pooling commutes with any non-decreasing function of a
 channel (batch norm with a positive scale, then ReLU, is one), so this is much
 the usual conv-BN-ReLU-pool block, with statistics taken after pooling, at a
-quarter of the normalisation's cost on the largest maps. See README, Speed.
+quarter of the normalisation's cost on the largest maps. See docs/speed.md.
 """
 
 import keras
@@ -49,6 +49,7 @@ def build_convnet(
     filters: tuple[int, ...] = (16, 32, 96),
     dense_units: int = 256,
     dropout: float = 0.3,
+    batch_norm: type[layers.BatchNormalization] = FusedBatchNormalization,
 ) -> keras.Model:
     """An uncompiled convnet mapping float32 images (B, H, W, C) in [0, 1] to probabilities (B, K).
 
@@ -56,6 +57,8 @@ def build_convnet(
     from every edge, and every block but the last halves what is left with a 2x2 max
     pool before its batch norm (28x28 -> 13x13 -> 5x5 -> 3x3 for MNIST).
     dropout is the fraction of dense1's units dropped while training.
+    batch_norm is the convolutions' batch norm class: bench/speed.py's ours-convnet-keras-bn passes
+    keras.layers.BatchNormalization, to time the fused layer against it.
     """
     smallest = smallest_side(len(filters))
     if min(input_shape[:2]) < smallest:
@@ -68,7 +71,7 @@ def build_convnet(
         x = layers.Conv2D(width, 3, padding="valid", use_bias=False, name=f"conv{number}")(x)
         if number < len(filters):
             x = layers.MaxPooling2D(2, name=f"pool{number}")(x)
-        x = FusedBatchNormalization(momentum=BN_MOMENTUM, name=f"conv{number}_bn")(x)
+        x = batch_norm(momentum=BN_MOMENTUM, name=f"conv{number}_bn")(x)
         x = layers.ReLU(name=f"conv{number}_relu")(x)
     # Flatten keeps where each part was found (global pooling would lose it, and cost
     # 0.7 points of accuracy in our runs).

@@ -84,3 +84,16 @@ def test_a_saved_model_loads_back_with_the_fused_layer(tmp_path):
     assert isinstance(reloaded.get_layer("bn"), FusedBatchNormalization)
     x = feature_maps((4, 6, 6, 2), seed=7)
     np.testing.assert_array_equal(reloaded(x, training=False), model(x, training=False))
+
+
+def test_the_convnet_builds_with_keras_batch_norm_for_the_speed_bench():
+    # bench/speed.py's ours-convnet-keras-bn times this against the default, which decides whether the fused
+    # layer stays (it must save at least 10 % of the fit time; docs/history.md, 2026-12-07).
+    from models.convnet import build_convnet
+
+    default = build_convnet((28, 28, 1), 10)
+    plain = build_convnet((28, 28, 1), 10, batch_norm=keras.layers.BatchNormalization)
+    assert [layer.name for layer in plain.layers] == [layer.name for layer in default.layers]
+    assert [type(layer).__name__ for layer in default.layers].count("FusedBatchNormalization") == 3
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in plain.layers)
+    assert plain.count_params() == default.count_params()
