@@ -27,23 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from harness.quiet_keras import tf  # first: Keras loads quietly here (harness/quiet_keras.py)
-from harness.cli import ArgumentParser, entry_point, positive_int, seed_value
-from harness import atomic, runs
+from harness.quiet_keras import keras  # noqa: F401 (first: Keras loads quietly here, harness/quiet_keras.py)
 from analysis import robustness
-from models.ctc import greedy_read
 from analysis.drawing import results, save_figure
-from serving.export import DIGIT, INPUT, PROBABILITIES, READING, SIGNATURE
-from analysis.introspection import model_outputs, reads_numbers
+from analysis.evaluation import Evaluation
 from data import UserError
-from data.numbers import MAX_DIGITS, decode, lengths, whole_numbers_right
-
-import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
-
-BATCH_SIZE = 1000  # test images per SavedModel call
-# SavedModel and .keras run the same float32 graph; anything beyond rounding is a real difference.
-PARITY_TOLERANCE = 1e-4
+from harness import atomic, runs
+from harness.cli import ArgumentParser, entry_point, positive_int, seed_value
 
 
 @dataclass(frozen=True)
@@ -55,15 +45,6 @@ class EvaluateConfig:
     robustness_images: int = 2000
     compare: tuple[Path, ...] = ()  # more runs swept on the same images
     seed: int = 0  # picks the sweep's images, and draws its noise and covers
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What evaluating one run gives: evaluation.json's content, the figures by file name, a line for the terminal."""
-
-    content: dict
-    figures: dict  # file name in the run folder -> matplotlib Figure
-    summary: str
 
 
 def parse_args(argv: list[str] | None) -> EvaluateConfig:
@@ -93,184 +74,17 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
                           args.robustness_images, tuple(args.compare), args.seed)
 
 
-def serving_outputs(saved_model_dir: Path, images, names) -> dict:
-    """The SavedModel's serving_default outputs `names` for the raw uint8 images (N, H, W, C), each (N, ...) numpy.
-
-    A UserError if the SavedModel cannot be loaded, does not take raw uint8 pixels,
-    or lacks one of the outputs (each means: rewrite it with python -m serving.export).
-    """
-    try:
-        serving = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE]
-    except (OSError, KeyError, ValueError) as error:
-        raise UserError(f"cannot load the SavedModel in {saved_model_dir} ({type(error).__name__}); "
-                        f"rewrite it with python -m serving.export.") from error
-    inputs = serving.structured_input_signature[1]
-    if INPUT not in inputs or inputs[INPUT].dtype != tf.uint8:
-        raise UserError(f"the SavedModel in {saved_model_dir} does not take raw uint8 pixels (it predates them); "
-                        f"rewrite it with python -m serving.export.")
-    missing = sorted(set(names) - set(serving.structured_outputs))
-    if missing:
-        raise UserError(f"the SavedModel in {saved_model_dir} gives no {', '.join(missing)} (it was exported for "
-                        f"another kind of model); rewrite it with python -m serving.export.")
-    outputs = [serving(**{INPUT: images[start:start + BATCH_SIZE]}) for start in range(0, len(images), BATCH_SIZE)]
-    return {name: np.concatenate([np.asarray(output[name]) for output in outputs]) for name in names}
-
-
-def savedmodel_parity(saved_model_dir: Path, images, keras_probabilities) -> dict:
-    """How the exported SavedModel's serving_default signature agrees with model.keras.
-
-    The signature gets the raw uint8 test images (it scales them itself); its
-    probabilities and its `digit` output are compared with the Keras model's
-    probabilities (N, K).
-    """
-    outputs = serving_outputs(saved_model_dir, images, [PROBABILITIES, DIGIT])
-    exported, digits = outputs[PROBABILITIES], outputs[DIGIT]
-    expected = keras_probabilities.argmax(1)
-    disagreements = int(((exported.argmax(1) != expected) | (digits != expected)).sum())
-    difference = float(np.abs(exported - keras_probabilities).max())
-    return parity_summary(len(images), disagreements, difference)
-
-
-def reading_parity(saved_model_dir: Path, images, keras_reading: dict) -> dict:
-    """How a reader's SavedModel agrees with model.keras's greedy reading (models.ctc.greedy_read, numpy).
-
-    The signature gets the raw uint8 test images; a number counts as a disagreement
-    when its digits (N, MAX_DIGITS) differ anywhere. The difference is the largest
-    of the reading probabilities (N,) and of each digit's (N, MAX_DIGITS): a
-    reading's probability is a product over every column, tiny for an unsure
-    reader, where a digit's is one column's.
-    """
-    names = {key: READING[key] for key in ("digits", "confidences", "probability")}
-    outputs = serving_outputs(saved_model_dir, images, list(names.values()))
-    disagreements = int((outputs[names["digits"]] != keras_reading["digits"]).any(axis=1).sum())
-    difference = max(float(np.abs(outputs[names[key]] - keras_reading[key]).max())
-                     for key in ("confidences", "probability"))
-    return parity_summary(len(images), disagreements, difference)
-
-
-def parity_summary(images: int, disagreements: int, difference: float) -> dict:
-    """evaluation.json's savedmodel_parity: agreement needs no disagreement and a difference within PARITY_TOLERANCE."""
-    return {
-        "images": images,
-        "prediction_disagreements": disagreements,
-        "max_probability_difference": difference,
-        "agrees": disagreements == 0 and difference <= PARITY_TOLERANCE,
-    }
-
-
-# ----------------------------------------------------------------------------- a digit classifier
-
-
-def evaluate_classifier(run: runs.Run, max_mistakes: int) -> Evaluation:
-    """Accuracy, per-class report, confusion matrix and parity of a classifier (labels (N,)) on its test set."""
-    model, digits = run.model, run.digits
-    probabilities = model_outputs(model, digits.x_test)  # (N, K)
-    predicted = probabilities.argmax(axis=1)
-    truth = digits.y_test
-    labels = list(range(digits.num_classes))
-    names = [str(label) for label in labels]
-    report = classification_report(truth, predicted, labels=labels, target_names=names,
-                                   output_dict=True, zero_division=0)
-    matrix = confusion_matrix(truth, predicted, labels=labels)
-    parity = savedmodel_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, probabilities)
-
-    wrong = np.flatnonzero(predicted != truth)
-    # Most confident mistakes first: those are the ones worth a look.
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:max_mistakes]
-    evaluation = {
-        "dataset": run.settings["dataset"],
-        "test_images": len(truth),
-        "accuracy": float((predicted == truth).mean()),
-        "errors": int((predicted != truth).sum()),
-        "per_class": {name: report[name] for name in names},
-        "macro_avg": report["macro avg"],
-        "confusion_matrix": matrix.tolist(),
-        "savedmodel_parity": parity,
-    }
-    figures = {
-        runs.CONFUSION_FILE: results.confusion_matrix(matrix, names),
-        runs.MISTAKES_FILE: results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong],
-                                             probabilities[wrong, predicted[wrong]]),
-    }
-    summary = f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of {len(truth)} wrong)"
-    return Evaluation(evaluation, figures, summary)
-
-
-# ----------------------------------------------------------------------------- a number reader
-
-
-def length_counts(truth, read) -> np.ndarray:
-    """Counts (MAX_DIGITS, MAX_DIGITS + 1) int64: row i is the numbers of i + 1 digits, column j those read as j."""
-    counts = np.zeros((MAX_DIGITS, MAX_DIGITS + 1), np.int64)
-    np.add.at(counts, (lengths(truth) - 1, lengths(read)), 1)
-    return counts
-
-
-def reading_measures(truth, read) -> dict:
-    """evaluation.json's measures of readings read (N, L) against labels truth (N, L), both digits then PADDING."""
-    truth, read = np.asarray(truth), np.asarray(read)
-    right = whole_numbers_right(truth, read)
-    true_digits = truth >= 0
-    true_lengths = lengths(truth)
-    return {
-        "whole_number_accuracy": float(right.mean()),
-        "errors": int((~right).sum()),
-        "per_digit_accuracy": float((read[true_digits] == truth[true_digits]).mean()),
-        "length_accuracy": float((lengths(read) == true_lengths).mean()),
-        "by_length": {str(length): {"numbers": int((true_lengths == length).sum()),
-                                    "whole_number_accuracy": float(right[true_lengths == length].mean())}
-                      for length in np.unique(true_lengths)},
-        "length_confusion": {"true_lengths": list(range(1, MAX_DIGITS + 1)),
-                             "read_lengths": list(range(MAX_DIGITS + 1)),
-                             "counts": length_counts(truth, read).tolist()},
-    }
-
-
-def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
-    """Whole-number and per-digit accuracy, lengths and parity of a reader (labels (N, MAX_DIGITS)) on its test set."""
-    model, digits = run.model, run.digits
-    columns = model_outputs(model, digits.x_test)  # (N, T, K + 1)
-    reading = {key: np.asarray(value) for key, value in greedy_read(columns).items()}
-    truth, read = digits.y_test, reading["digits"]
-    evaluation = {
-        "dataset": run.settings["dataset"],
-        "test_images": len(truth),
-        **reading_measures(truth, read),
-        "savedmodel_parity": reading_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, reading),
-    }
-    wrong = np.flatnonzero(~whole_numbers_right(truth, read))
-    # Most confident mistakes first: those are the ones worth a look.
-    wrong = wrong[np.argsort(-reading["probability"][wrong], kind="stable")][:max_mistakes]
-    confusion = evaluation["length_confusion"]
-    figures = {
-        runs.CONFUSION_FILE: results.length_confusion(np.array(confusion["counts"]), confusion["true_lengths"],
-                                                      confusion["read_lengths"]),
-        runs.MISTAKES_FILE: results.number_mistakes(digits.x_test[wrong], decode(read[wrong]), decode(truth[wrong]),
-                                                    reading["probability"][wrong]),
-    }
-    summary = (f"whole-number accuracy {evaluation['whole_number_accuracy']:.4f} ({evaluation['errors']} of "
-               f"{len(truth)} numbers read wrong; per digit {evaluation['per_digit_accuracy']:.4f})")
-    return Evaluation(evaluation, figures, summary)
-
-
 # What a refusal to replace a file in a run tells the user to do instead.
 ELSEWHERE = "another --run-dir (or train the run again)"
-# What evaluating means for each kind of model (models.KINDS).
-EVALUATIONS = {"classifier": evaluate_classifier, "reader": evaluate_reader}
 
 
 def evaluate(config: EvaluateConfig) -> Evaluation:
     """Evaluate the run in config.run_dir and write evaluation.json and its figures there."""
     run = runs.open_run(config.run_dir, config.data_dir)
-    kind = "reader" if reads_numbers(run.model) else "classifier"
-    if run.digits.reads_numbers != reads_numbers(run.model):
-        raise UserError(f"{run.folder / runs.MODEL_FILE} is a {kind}, but {run.settings['dataset']} holds "
-                        f"{'whole numbers' if run.digits.reads_numbers else 'single digits'}; the run is "
-                        f"inconsistent (train it again).")
     outputs = (runs.EVALUATION_FILE, runs.CONFUSION_FILE, runs.MISTAKES_FILE)
     for name in outputs:  # all refused before anything is computed or written
         atomic.check_replaceable(run.folder / name, ELSEWHERE)
-    evaluation = EVALUATIONS[kind](run, config.max_mistakes)
+    evaluation = run.kind.evaluate(run, config.max_mistakes)
     atomic.write_json(run.folder / runs.EVALUATION_FILE, evaluation.content)
     for name, figure in evaluation.figures.items():
         save_figure(figure, run.folder / name, ELSEWHERE)
@@ -278,9 +92,6 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
 
 
 # ----------------------------------------------------------------------------- the robustness sweep
-
-
-JUDGES = {"classifier": robustness.classifier_judge, "reader": robustness.reader_judge}
 
 
 def sweep_runs(config: EvaluateConfig) -> dict[str, dict]:
@@ -302,9 +113,8 @@ def sweep_runs(config: EvaluateConfig) -> dict[str, dict]:
     images, labels = first.digits.x_test[picked], first.digits.y_test[picked]
     sweeps = {}
     for run in opened:
-        kind = "reader" if reads_numbers(run.model) else "classifier"
-        result = {"dataset": run.settings["dataset"], "kind": kind,
-                  **robustness.sweep(JUDGES[kind](run.model, labels), images, config.seed)}
+        result = {"dataset": run.settings["dataset"], "kind": run.kind.name,
+                  **robustness.sweep(run.kind.judge(run.model, labels), images, config.seed)}
         atomic.write_json(run.folder / runs.ROBUSTNESS_FILE, result, ELSEWHERE)
         save_figure(results.robustness({run.folder.name: result}, f"{run.folder.name} on {len(images)} "
                                        f"{run.settings['dataset']} test images"), run.folder / runs.ROBUSTNESS_FIGURE)

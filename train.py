@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.quiet_keras import keras, tf  # first: Keras loads quietly here (harness/quiet_keras.py)
 from models import MODELS, default_epochs
-from harness import atomic, model_files, resume, runs
+from harness import atomic, kinds, model_files, resume, runs
 from analysis import drawing
 from harness.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to, dataset_name, entry_point, fraction,
                         positive_float, positive_int, seed_value)
@@ -147,12 +147,12 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     """Load the data, train (or resume), test, and publish the run into config.run_dir; returns its metrics."""
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
     architecture = MODELS[config.model]
-    if digits.reads_numbers != architecture.reads_numbers:
-        raise UserError(f"{config.dataset} holds {'whole numbers' if digits.reads_numbers else 'single digits'}, "
-                        f"and --model {config.model} is a {architecture.kind}; choose "
-                        f"{' or '.join(name for name, other in MODELS.items() if other.kind != architecture.kind)}"
-                        f" for it.")
-    config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1], digits.reads_numbers))
+    kind = architecture.kind
+    if kinds.of_labels(digits.y_train) is not kind:
+        raise UserError(f"{config.dataset} holds {kinds.of_labels(digits.y_train).holds}, and --model {config.model} "
+                        f"is a {kind.name}; choose "
+                        f"{' or '.join(name for name, other in MODELS.items() if other.kind is not kind)} for it.")
+    config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1], kind))
     x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
     steps = steps_per_epoch(len(y_train), config.batch_size)
     if config.epochs is None:
@@ -171,7 +171,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     tf.config.experimental.enable_op_determinism()
     with strategy.scope():  # variables created here are mirrored on every replica
         model = architecture.build(digits.input_shape, digits.num_classes)
-        compile_for_training(model, config.learning_rate, config.epochs * steps, architecture.kind)
+        compile_for_training(model, config.learning_rate, config.epochs * steps, kind)
     # Only now, with data and model known to be usable, is anything written beside the run.
     staging = runs.staging_dir(config.run_dir)
     state = resume.TrainingState(staging / runs.TRAINING_STATE_DIR, _result_settings(settings))
@@ -224,16 +224,16 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         runs.discard_staging(config.run_dir)
         raise resume.TrainingDiverged(f"training diverged: the test loss is {test_loss}")
 
-    # A reader's loss is this project's CTC code, which plain Keras could not rebuild: its file keeps
+    # Where plain Keras could not rebuild the loss (a reader's CTC is this project's code), the file keeps
     # the model alone (resuming uses the training state, not model.keras).
-    model_files.save_model(model, staging / runs.MODEL_FILE, training_setup=not architecture.reads_numbers)
-    write_serving_files(model, staging, x_train)  # saved_model/ taking raw uint8 pixels, and the .tflite files
+    model_files.save_model(model, staging / runs.MODEL_FILE, training_setup=kind.portable_objective)
+    write_serving_files(model, staging, x_train, kind)  # saved_model/ taking raw uint8 pixels, and the .tflite files
     atomic.write_json(staging / runs.CONFIG_FILE, {
         runs.RUN_MARKER: runs.RUN_LAYOUT,
         **settings,
         "input_shape": list(digits.input_shape),
         "num_classes": digits.num_classes,
-        "kind": architecture.kind,
+        kinds.CONFIG_KEY: kind.name,
         "train_images": len(y_train),
         "composed_per_epoch": composed_per_batch * steps,
         "validation_images": len(y_val),

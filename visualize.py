@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.quiet_keras import keras  # noqa: F401 (first: Keras loads quietly here, harness/quiet_keras.py)
-from harness import atomic, model_files, runs
+from harness import atomic, kinds, model_files, runs
 
 from analysis import drawing, introspection
 from harness.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value
@@ -132,6 +132,7 @@ class Source:
     figures_dir: Path
     digits: object  # data.Dataset
     metrics: dict  # the run's metrics.json, {} if none
+    kind: kinds.Kind
 
 
 def open_source(config: VisualizeConfig) -> Source:
@@ -143,10 +144,12 @@ def open_source(config: VisualizeConfig) -> Source:
         folder = model_file.parent
         config_file = folder / runs.CONFIG_FILE  # a run's, someone else's, or none
         settings = runs.read_json(config_file) if config_file.is_file() else {}
+        kind = None  # decided from the model below
     else:
         folder = runs.require_run(config.run_dir)
         model_file, config_file = folder / runs.MODEL_FILE, folder / runs.CONFIG_FILE
         settings = runs.read_config(folder)
+        kind = kinds.of_run(settings, config_file)
     metrics = read_metrics(folder / runs.METRICS_FILE)
     model = model_files.load_model(model_file)
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
@@ -164,11 +167,11 @@ def open_source(config: VisualizeConfig) -> Source:
     if digits.input_shape != shape:
         raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
                         f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
-    if digits.reads_numbers != introspection.reads_numbers(model):
-        does = "reads whole numbers" if introspection.reads_numbers(model) else "tells single digits apart"
-        raise UserError(f"{model_file} {does} but {dataset} holds "
-                        f"{'whole numbers' if digits.reads_numbers else 'single digits'}; pass a matching --dataset.")
-    return Source(model, model_file, config.out or folder / runs.FIGURES_DIR, digits, metrics)
+    kind = kind or kinds.of_model(model)
+    if kinds.of_labels(digits.y_test) is not kind:
+        raise UserError(f"{model_file} {kind.does} but {dataset} holds {kinds.of_labels(digits.y_test).holds}; pass "
+                        f"a matching --dataset.")
+    return Source(model, model_file, config.out or folder / runs.FIGURES_DIR, digits, metrics, kind)
 
 
 def read_metrics(path: Path) -> dict:
@@ -230,7 +233,7 @@ def hierarchy_figure(source: Source, layers: list[survey.Layer], scan: survey.Sc
         else:
             fraction = (layer.field.size / side, layer.field.width / width)
         rows.append(drawing.layers.HierarchyRow(layer.path, layer.field_text, meaning, fraction, units, patches))
-    return drawing.layers.hierarchy(rows, side if square else (side, width))
+    return drawing.layers.hierarchy(rows, side if square else (side, width), dense_head=not source.kind.column_head)
 
 
 def gradcam_figure(source: Source, conv: survey.Layer, logits: str, scan: survey.Scan, seed: int):
@@ -264,12 +267,12 @@ def evidence_figure(source: Source, conv: survey.Layer, scores: str, scan: surve
                                          evidence.columns, evidence.column_width, truth[chosen], conv.path)
 
 
-def probe_figure(probe: dict, digits, reads_numbers: bool):
+def probe_figure(probe: dict, digits, kind: kinds.Kind):
     """probe.png from probe.json's numbers; a reader's probes read each number's first digit."""
     rows = probe["layers"]
-    common = {"features": [row["features"] for row in rows]}
-    if reads_numbers:
-        common.update(chance=probe["majority"], target="number's first digit", chance_label="commonest first digit",
+    common = {"features": [row["features"] for row in rows], "target": kind.probe_target}
+    if kind.column_head:
+        common.update(chance=probe["majority"], chance_label="commonest first digit",
                       note="target: each number's first (leftmost) digit; the reader's per-column layers are reduced "
                            "to mean and max per channel over the columns")
     else:
@@ -295,11 +298,11 @@ def visualize(config: VisualizeConfig) -> Outcome:
     """
     source = open_source(config)
     model, digits = source.model, source.digits
-    reader = introspection.reads_numbers(model)
+    kind = source.kind
     requested = [survey.describe(model, path) for path in config.layers]  # unknown or undrawable layers fail here
     drawn = survey.drawn_paths(model)
     main_layers = [survey.describe(model, path) for path in drawn]
-    if reader:  # the trunk is drawn; the layers that read its columns, the logits last, are probed
+    if kind.column_head:  # the trunk is drawn; the layers that read its columns, the logits last, are probed
         logits, hidden = None, main_layers
         column_layers = [path for path in survey.weighted_paths(model) if path not in drawn]
         scores = column_layers[-1] if column_layers else None
@@ -329,10 +332,10 @@ def visualize(config: VisualizeConfig) -> Outcome:
         figures["hierarchy.png"] = hierarchy_figure(source, hidden, scan)
         sections.append(Section("From edges to digits", [("hierarchy", "hierarchy.png")]))
         probe = introspection.probe_layers(model, digits, probed, config.probe_train, config.probe_test, config.seed)
-        figures["probe.png"] = probe_figure(probe, digits, reader)
+        figures["probe.png"] = probe_figure(probe, digits, kind)
         sections.append(Section("How the answer builds up with depth",
-                                [("probe_first_digit" if reader else "probe", "probe.png")]))
-        if reader:
+                                [("probe_first_digit" if kind.column_head else "probe", "probe.png")]))
+        if kind.attribution == "evidence":
             if needs_predictions:
                 figures["evidence.png"] = evidence_figure(source, convolutional[-1], scores, scan, config.seed)
                 sections.append(Section("What the reader looks at for each digit", [("evidence", "evidence.png")]))
@@ -353,8 +356,8 @@ def visualize(config: VisualizeConfig) -> Outcome:
         views = layer_views(source, layer, scan, config)
         for view, figure in views.items():
             figures[f"{layer.file_stem}_{view}.png"] = figure
-        kind = "channels" if layer.spatial else "units"
-        sections.append(Section(f"Layer {layer.path}: {layer.units} {kind}, {layer.field_text} receptive field",
+        unit_word = "channels" if layer.spatial else "units"
+        sections.append(Section(f"Layer {layer.path}: {layer.units} {unit_word}, {layer.field_text} receptive field",
                                 [(view, f"{layer.file_stem}_{view}.png") for view in views]))
 
     figures_dir = source.figures_dir
@@ -373,7 +376,7 @@ def visualize(config: VisualizeConfig) -> Outcome:
         facts = [f"model {source.model_file}", f"{model.count_params():,} parameters",
                  f"{len(digits.y_test):,} {digits.name} test images of {'x'.join(map(str, digits.input_shape))} pixels"]
         if "test_accuracy" in source.metrics:
-            measure = "whole-number test accuracy" if reader else "test accuracy"
+            measure = kind.accuracy_name
             facts.append(f"{measure} {100 * source.metrics['test_accuracy']:.2f} %")
         page = report_html(f"What {model.name} learned on {digits.name}", facts, survey.model_summary(model), sections,
                            probe, figures_dir)

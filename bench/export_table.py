@@ -86,7 +86,7 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
     from data.pipeline import normalise
     from serving import export, litert
     from models.ctc import greedy_read
-    from analysis.introspection import reads_numbers
+    from harness import kinds
 
     run = runs.open_run(config.run_dir, config.data_dir)
     digits, settings, x_train, model = run.digits, run.settings, run.training_images(), run.model
@@ -95,12 +95,13 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
         run_dir.mkdir()
         shutil.copy2(run.folder / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
         started = time.perf_counter()
-        export.write_serving_files(model, run_dir, x_train)
+        export.write_serving_files(model, run_dir, x_train, run.kind)
         export_seconds = time.perf_counter() - started
 
         serving = tf.saved_model.load(str(run_dir / runs.SAVED_MODEL_DIR)).signatures[export.SIGNATURE]
         # Each form gives its answers for a uint8 batch: class probabilities, or for a reader the digits read.
-        if reads_numbers(model):
+        reader = run.kind is kinds.READER
+        if reader:
             def keras_answer(pixels):
                 return np.asarray(greedy_read(model(normalise(pixels), training=False))["digits"])
 
@@ -123,7 +124,7 @@ def measure(config: TableConfig) -> tuple[list[dict], dict]:
         for label, (name, predict) in forms.items():
             answers = np.concatenate([predict(digits.x_test[start:start + BATCH_SIZE])
                                       for start in range(0, len(digits.y_test), BATCH_SIZE)])
-            right = ((answers == np.where(digits.y_test >= 0, digits.y_test, -1)).all(axis=1) if reads_numbers(model)
+            right = ((answers == np.where(digits.y_test >= 0, digits.y_test, -1)).all(axis=1) if reader
                      else answers.argmax(1) == digits.y_test)
             rows.append({
                 "form": label,

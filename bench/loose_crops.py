@@ -7,7 +7,7 @@ The issue's promise is a photo "roughly cropped around the number, the number
 spanning at least a quarter of the width". Each test picture of the SVHN numbers
 stand-in (real SVHN test photos, rebuilt; not the official protocol) is widened
 by repeating its left and right edge columns until the number spans 1/N of the
-width, then read by predict.read_number (a reading that spans little of the
+width, then read by serving.answers.read_number (a reading that spans little of the
 picture is read again on the region around it) and, for comparison, in one pass
 on the whole picture (no zoom). Edge-repeated margins are plain stripes, easier
 than a real wall or bus front; the figures say how much the zoom recovers, not
@@ -26,12 +26,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 
-import predict  # noqa: E402
 from data import default_data_dir  # noqa: E402
 from data.numbers import decode, prepare_number  # noqa: E402
 from data.svhn_numbers import FOLDER, LABELS  # noqa: E402
 from harness import runs  # noqa: E402
 from harness.cli import ArgumentParser, entry_point, positive_int  # noqa: E402
+from serving import answers  # noqa: E402
 from serving.litert import LiteModel  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def run(config: LooseConfig) -> str:
             pixels = prepare_number(photo, reader.input_shape)
             one_pass += decode(reader(pixels[np.newaxis])["digits"])[0] == row["number"]
             start = time.perf_counter()
-            zoomed += predict.read_number(reader, photo)[1]["number"] == row["number"]
+            zoomed += answers.read_number(reader, photo)[1]["number"] == row["number"]
             seconds += time.perf_counter() - start
         lines.append(f"| {times}x | {100 * one_pass / len(rows):.1f} % | {100 * zoomed / len(rows):.1f} % | "
                      f"{1000 * seconds / len(rows):.1f} |")

@@ -36,11 +36,6 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])
 
-    @property
-    def reads_numbers(self) -> bool:
-        """True for whole numbers (labels (N, MAX_DIGITS)), False for single digits (labels (N,))."""
-        return self.y_train.ndim == 2
-
     def limited(self, limit: int | None) -> "Dataset":
         """The first `limit` training and test images (all of them for None)."""
         if limit is None:

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from harness.kinds import CLASSIFIER, Kind
+
 # Augmentations by name, applied to float training batches only. Never flips:
 # a mirrored 2, 3 or 7 is not a digit.
 #   shift:  handwriting on black; moves of up to MAX_SHIFT, black fill.
@@ -102,21 +104,22 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, name: str) -> tf.Tensor:
     return images
 
 
-def resolve_augment(name: str, channels: int, reads_numbers: bool = False) -> str:
+def resolve_augment(name: str, channels: int, kind: Kind = CLASSIFIER) -> str:
     """The augmentation a run uses: `name`, or for "auto" the one that suits its images.
 
     Street photos (3 channels) need turns, zooms and lighting to generalise from
-    few images. Single handwritten digits get "handwriting": on MNIST it raises
-    clean accuracy at equal steps and keeps a digit turned 30 degrees or scaled
-    0.7-1.3 readable (README, Robustness). Whole handwritten numbers get none: a
-    turn of 30 degrees would carry a long number's ends out of the picture, and
-    the composer already varies each digit's size and place (data/composer.py).
+    few images. Greyscale images get their kind's (harness/kinds.py): single
+    handwritten digits "handwriting" (on MNIST it raises clean accuracy at equal
+    steps and keeps a digit turned 30 degrees or scaled 0.7-1.3 readable: docs/robustness.md);
+    whole handwritten numbers none (a turn of 30 degrees would carry a long
+    number's ends out of the picture, and the composer already varies each
+    digit's size and place, data/composer.py).
     """
     if name != "auto":
         return name
     if channels == 3:
         return "street"
-    return "none" if reads_numbers else "handwriting"
+    return kind.greyscale_augment
 
 
 def batches(

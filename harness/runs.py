@@ -33,7 +33,7 @@ from pathlib import Path
 
 from data import VALIDATION_FRACTION, carve_validation, load_recorded
 from harness.errors import UserError
-from harness import atomic
+from harness import atomic, kinds
 
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
@@ -240,6 +240,7 @@ class Run:
 
     folder: Path
     settings: dict
+    kind: kinds.Kind  # what its model does, as its config.json records
     model: object  # keras.Model
     digits: object  # data.Dataset
 
@@ -253,7 +254,7 @@ class Run:
 
 
 def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
-    """The run in run_dir with its model and data, checked to fit each other; UserError otherwise.
+    """The run in run_dir with its kind, model and data, checked to fit each other; UserError otherwise.
 
     data_dir replaces the data folder the run recorded.
     """
@@ -262,12 +263,18 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
 
     folder = require_run(run_dir)
     settings = read_config(folder)
+    kind = kinds.of_run(settings, folder / CONFIG_FILE)
     digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)
     model = model_files.load_model(folder / MODEL_FILE)
+    for what, found in ((f"{folder / MODEL_FILE} is a model that", kinds.of_model(model)),
+                        (f"{settings['dataset']} holds data that", kinds.of_labels(digits.y_test))):
+        if found is not kind:
+            raise UserError(f"{what} {found.does}, but {folder / CONFIG_FILE} records a {kind.name}; the run is "
+                            f"inconsistent (train it again).")
     input_shape, classes = classifier_shapes(model, folder / MODEL_FILE)
     if input_shape != digits.input_shape or classes != digits.num_classes:
         raise UserError(f"{folder / MODEL_FILE} takes {'x'.join(map(str, input_shape))} images and tells "
                         f"{classes} classes apart, but {settings['dataset']} has "
                         f"{'x'.join(map(str, digits.input_shape))} images of {digits.num_classes} classes; the run "
                         f"is inconsistent (train it again).")
-    return Run(folder, settings, model, digits)
+    return Run(folder, settings, kind, model, digits)

@@ -9,12 +9,10 @@ from typing import Callable
 
 import keras
 
+from harness.kinds import CLASSIFIER, KINDS, READER, Kind
 from models.convnet import build_convnet
 from models.mlp import build_mlp
 from models.reader import build_reader
-
-KINDS = ("classifier", "reader")
-
 
 @dataclass(frozen=True)
 class Architecture:
@@ -26,12 +24,8 @@ class Architecture:
     batch_size: int  # images per step
     learning_rate: float  # peak of the one-cycle schedule
     augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
-    kind: str = "classifier"  # one of KINDS
+    kind: Kind = CLASSIFIER  # what its model does (harness/kinds.py)
     max_steps: int | None = None  # at most, whatever the data set's size (fewer epochs on large ones)
-
-    @property
-    def reads_numbers(self) -> bool:
-        return self.kind == "reader"
 
 
 def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
@@ -48,8 +42,9 @@ MODELS: dict[str, Architecture] = {
     "convnet": Architecture(build_convnet, epochs=3, min_steps=630, batch_size=256, learning_rate=1.6e-2,
                             augment="auto"),
     "reader": Architecture(build_reader, epochs=60, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
-                           kind="reader", max_steps=3500),
+                           kind=READER, max_steps=3500),
 }
 # The registry by kind, for code (and tests) that handle one kind only.
-CLASSIFIERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "classifier"}
-READERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind == "reader"}
+CLASSIFIERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind is CLASSIFIER}
+READERS = {name: architecture for name, architecture in MODELS.items() if architecture.kind is READER}
+__all__ = ["CLASSIFIERS", "KINDS", "MODELS", "READERS", "Architecture", "default_epochs"]

@@ -2,6 +2,7 @@
 
 import keras
 
+from harness.kinds import CLASSIFIER, Kind
 from models.ctc import WholeNumberAccuracy, ctc_loss
 
 WARMUP_FRACTION = 0.2  # share of all steps spent ramping the learning rate up
@@ -23,20 +24,20 @@ def one_cycle(peak_learning_rate: float, total_steps: int) -> keras.optimizers.s
     )
 
 
-# Per kind of model (models.KINDS): its loss and its accuracy (logged as "accuracy"), made fresh per compile.
-# A classifier's is cross-entropy on its softmax; a reader's the CTC loss of its column probabilities and
-# the share of numbers read exactly.
-OBJECTIVES = {
-    "classifier": lambda: (keras.losses.SparseCategoricalCrossentropy(),
-                           keras.metrics.SparseCategoricalAccuracy(name="accuracy")),
-    "reader": lambda: (ctc_loss, WholeNumberAccuracy(name="accuracy")),
-}
+def classifier_objective() -> tuple:
+    """Cross-entropy on the softmax, and the share of digits right (logged as "accuracy")."""
+    return keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def reader_objective() -> tuple:
+    """The CTC loss of the column probabilities, and the share of numbers read exactly (logged as "accuracy")."""
+    return ctc_loss, WholeNumberAccuracy(name="accuracy")
 
 
 def compile_for_training(model: keras.Model, peak_learning_rate: float, total_steps: int,
-                         kind: str = "classifier") -> keras.Model:
-    """Adam on a one-cycle schedule, with the loss and accuracy of the model's kind."""
-    loss, accuracy = OBJECTIVES[kind]()
+                         kind: Kind = CLASSIFIER) -> keras.Model:
+    """Adam on a one-cycle schedule, with the loss and accuracy of the model's kind (harness/kinds.py)."""
+    loss, accuracy = kind.objective()
     model.compile(
         optimizer=keras.optimizers.Adam(one_cycle(peak_learning_rate, total_steps)),
         loss=loss,

@@ -48,7 +48,7 @@ from harness.silence import silenced
 from harness import atomic, model_files, runs
 from harness.cli import ArgumentParser, entry_point
 from models.ctc import greedy_read
-from analysis.introspection.graph import reads_numbers
+from harness import kinds
 from serving.litert import INPUT, SIGNATURE
 
 PROBABILITIES = "probabilities"
@@ -58,19 +58,24 @@ READING = {"digits": "digits", "confidences": "digit_probabilities", "columns": 
            "probability": "probability"}
 
 
-def serving_function(model: keras.Model):
-    """The serving computation: uint8 pixels (B, H, W, C) -> {probabilities (B, K), digit (B,)},
-    or for a number reader the outputs in READING."""
+def classify_function(model: keras.Model):
+    """A classifier's serving computation: uint8 pixels (B, H, W, C) -> {probabilities (B, K), digit (B,)}."""
 
     def classify(pixels):
         probabilities = model(normalise(pixels), training=False)
         return {PROBABILITIES: probabilities, DIGIT: tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
 
+    return classify
+
+
+def read_function(model: keras.Model):
+    """A number reader's serving computation: uint8 pixels (B, H, W, C) -> the outputs in READING."""
+
     def read(pixels):
         reading = greedy_read(model(normalise(pixels), training=False))
         return {name: reading[key] for key, name in READING.items()}
 
-    return read if reads_numbers(model) else classify
+    return read
 
 
 def input_spec(model: keras.Model) -> tf.TensorSpec:
@@ -78,15 +83,20 @@ def input_spec(model: keras.Model) -> tf.TensorSpec:
     return tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name=INPUT)
 
 
-def export_saved_model(model: keras.Model, directory: Path) -> None:
-    """Write `model` as a SavedModel whose serving_default signature takes raw uint8 pixels."""
+def export_saved_model(model: keras.Model, directory: Path, kind: kinds.Kind | None = None) -> None:
+    """Write `model` as a SavedModel whose serving_default signature takes raw uint8 pixels.
+
+    kind: what the model does; by default decided from the model (harness/kinds.py).
+    """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE, serving_function(model), input_signature=[input_spec(model)])
+    kind = kind or kinds.of_model(model)
+    archive.add_endpoint(SIGNATURE, kind.serving_function(model), input_signature=[input_spec(model)])
     archive.write_out(str(directory), verbose=False)
 
 
-def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.ndarray) -> None:
+def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.ndarray,
+                        kind: kinds.Kind | None = None) -> None:
     """saved_model/, model_float32.tflite and model_int8.tflite into run_dir, each replaced whole.
 
     training_images: uint8 (N, H, W, C); an evenly spaced sample of them calibrates
@@ -94,7 +104,7 @@ def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.n
     """
     run_dir = Path(run_dir)
     with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR, "another --run-dir") as saved_model:
-        export_saved_model(model, saved_model)
+        export_saved_model(model, saved_model, kind)
         for name, flatbuffer in [(runs.TFLITE_FLOAT32_FILE, convert_float32(saved_model)),
                                  (runs.TFLITE_INT8_FILE, convert_int8(saved_model, training_images))]:
             atomic.write_bytes(run_dir / name, flatbuffer, "another --run-dir")
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     model, run_dir = run.model, run.folder
     x_train = run.training_images()  # what train.py calibrated the int8 model with
     model_files.save_model(model, run_dir / runs.MODEL_FILE)
-    write_serving_files(model, run_dir, x_train)
+    write_serving_files(model, run_dir, x_train, run.kind)
     print(f"wrote {runs.MODEL_FILE} (standard Keras layers), {runs.SAVED_MODEL_DIR}/, {runs.TFLITE_FLOAT32_FILE} "
           f"and {runs.TFLITE_INT8_FILE} in {run_dir}")
     return 0

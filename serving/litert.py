@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from harness import kinds
 from harness.errors import UserError
 from harness.silence import silenced
 
 SIGNATURE = "serving_default"
 INPUT = "pixels"
-READER_OUTPUT = "digits"  # only a number reader's signature has it
 COLUMN_PROBABILITIES = "/probabilities"  # in the name of a reader's (1, T, K + 1) softmax tensor (models/reader.py)
 
 
@@ -40,8 +40,8 @@ class LiteModel:
                             f"with python -m serving.export.") from error
         # Read from the file once: predict.py asks for them for every photo, and every zoom.
         self.input_shape = tuple(int(side) for side in self.runner.get_input_details()[INPUT]["shape_signature"][1:])
-        self.reads_numbers = READER_OUTPUT in self.runner.get_output_details()  # a reading, not class probabilities
-        self.columns = self._column_count() if self.reads_numbers else None  # a reader's columns T
+        self.kind = kinds.of_outputs(self.runner.get_output_details())
+        self.columns = self._column_count()  # a reader's columns T, None for a classifier
 
     def column_width(self) -> float:
         """A reader's input pixels per column: its input width over the columns T of its probabilities tensor."""

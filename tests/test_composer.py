@@ -256,7 +256,7 @@ def marked_mnist(tmp_path, monkeypatch):
 def test_mnist_numbers_never_mixes_training_and_test_digits(marked_mnist):
     numbers = load_dataset("mnist-numbers", marked_mnist)
     assert "mnist-numbers" in DATASETS and numbers.name == "mnist-numbers"
-    assert numbers.input_shape == INPUT_SHAPE and numbers.reads_numbers
+    assert numbers.input_shape == INPUT_SHAPE and numbers.y_train.ndim == 2
     assert numbers.x_train.shape == (60, *INPUT_SHAPE) and numbers.x_test.shape == (50, *INPUT_SHAPE)
     assert numbers.y_train.dtype == numbers.y_test.dtype == np.int32
     assert set(np.unique(numbers.y_train)) == {PADDING, 0, 1, 2, 3, 4}

@@ -24,6 +24,8 @@ import scipy.io
 import data
 import data.mnist
 import data.svhn
+import data.synthetic
+from harness import kinds
 from data import DATASETS, Dataset, DataError, UserError, carve_validation, default_data_dir, load_dataset
 from data.dataset import VALIDATION_SEED
 from data.files import DATA_DIR_ENV
@@ -846,8 +848,8 @@ def test_every_dataset_has_an_expected_shape():
 
 @pytest.mark.parametrize("name", list(EXPECTED_SHAPES))
 def test_load_dataset_by_name(name, mnist_dir, svhn_dir, monkeypatch):
-    # The registry's lambdas look load_synthetic up in data/__init__; fewer images keep this fast.
-    monkeypatch.setattr(data, "load_synthetic", partial(load_synthetic, train_count=20, test_count=10))
+    # The registry imports each loader when it is used; fewer synthetic images keep this fast.
+    monkeypatch.setattr(data.synthetic, "load_synthetic", partial(load_synthetic, train_count=20, test_count=10))
     # The small files written here are accepted by swapping in their digests for the published ones.
     mnist_folder, _, mnist_md5 = mnist_dir
     svhn_folder, _, svhn_md5 = svhn_dir
@@ -929,9 +931,9 @@ def test_augmentation_needs_a_known_name_and_training_batches():
 def test_auto_augmentation_follows_the_images_and_what_the_model_reads():
     from data.pipeline import resolve_augment
 
-    assert resolve_augment("auto", 3) == "street" and resolve_augment("auto", 3, reads_numbers=True) == "street"
+    assert resolve_augment("auto", 3) == "street" and resolve_augment("auto", 3, kinds.READER) == "street"
     assert resolve_augment("auto", 1) == "handwriting"
-    assert resolve_augment("auto", 1, reads_numbers=True) == "none"  # a 30-degree turn would cut a number's ends
+    assert resolve_augment("auto", 1, kinds.READER) == "none"  # a 30-degree turn would cut a number's ends
     assert all(resolve_augment(name, 1) == name for name in ("none", "shift", "street", "handwriting"))
 
 

@@ -22,6 +22,7 @@ import pytest
 from matplotlib.image import imread
 
 import evaluate
+from analysis import evaluation
 from conftest import dry_run_reader
 from data import load_dataset
 from data.numbers import MAX_DIGITS, decode, encode
@@ -149,7 +150,7 @@ def test_the_savedmodel_reads_what_model_keras_reads(reader_run):
     run_dir, _, stdout, _ = reader_run
     parity = json.loads((run_dir / "evaluation.json").read_text())["savedmodel_parity"]
     assert parity["agrees"] and parity["prediction_disagreements"] == 0 and parity["images"] == NUMBERS["test"]
-    assert 0 <= parity["max_probability_difference"] <= evaluate.PARITY_TOLERANCE
+    assert 0 <= parity["max_probability_difference"] <= evaluation.PARITY_TOLERANCE
     lines = stdout.strip().splitlines()
     assert lines[-2].startswith("whole-number accuracy ") and f"of {NUMBERS['test']} numbers read wrong" in lines[-2]
     assert lines[-1].startswith(f"SavedModel agrees with model.keras on all {NUMBERS['test']} test images")
@@ -170,7 +171,7 @@ def test_figures_are_pngs_and_the_gallery_shows_the_most_confident_mistakes_firs
 
 def test_a_savedmodel_that_reads_differently_exits_1(reader_run, monkeypatch, capsys, tmp_path):
     run_dir, _, _, _ = reader_run
-    monkeypatch.setattr(evaluate, "PARITY_TOLERANCE", -1.0)  # any difference, even none, is too much
+    monkeypatch.setattr(evaluation, "PARITY_TOLERANCE", -1.0)  # any difference, even none, is too much
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     assert evaluate.main(["--run-dir", str(copy), "--max-mistakes", "2"]) == 1
@@ -182,11 +183,11 @@ def test_reading_parity_counts_numbers_read_differently(reader_run):
     digits = load_dataset("svhn-numbers", data_dir)
     _, read, probability, confidences = reading_here(run_dir, data_dir)
     keras_reading = {"digits": as_labels(read), "probability": probability, "confidences": confidences}
-    parity = evaluate.reading_parity(run_dir / "saved_model", digits.x_test, keras_reading)
+    parity = evaluation.reading_parity(run_dir / "saved_model", digits.x_test, keras_reading)
     assert parity["prediction_disagreements"] == 0 and parity["agrees"]
     keras_reading["digits"][[3, 7], 0] = (keras_reading["digits"][[3, 7], 0] + 1) % 10  # two numbers read otherwise
     keras_reading["probability"] = probability + np.arange(len(probability)) * 1e-3
-    parity = evaluate.reading_parity(run_dir / "saved_model", digits.x_test, keras_reading)
+    parity = evaluation.reading_parity(run_dir / "saved_model", digits.x_test, keras_reading)
     assert parity["prediction_disagreements"] == 2 and not parity["agrees"]
     assert parity["max_probability_difference"] == pytest.approx((len(probability) - 1) * 1e-3, rel=1e-3)
 
@@ -195,7 +196,7 @@ def test_reading_parity_counts_numbers_read_differently(reader_run):
 
 
 def test_reading_measures_by_hand():
-    measures = evaluate.reading_measures(encode(["12", "345", "6"]), encode(["12", "34", "7"]))
+    measures = evaluation.reading_measures(encode(["12", "345", "6"]), encode(["12", "34", "7"]))
     assert measures["whole_number_accuracy"] == pytest.approx(1 / 3)
     assert measures["errors"] == 2
     assert measures["per_digit_accuracy"] == pytest.approx(4 / 6)  # 1, 2, 3, 4 right; 5 missing; 7 for 6
@@ -210,18 +211,18 @@ def test_reading_measures_by_hand():
 
 
 def test_digits_count_at_their_place_and_nothing_read_is_length_0():
-    measures = evaluate.reading_measures(encode(["063", "123456", "9"]), as_labels(["63", "123456", ""]))
+    measures = evaluation.reading_measures(encode(["063", "123456", "9"]), as_labels(["63", "123456", ""]))
     # 063 read as 63: every digit is off by a place, so none is right; 123456 all six; 9 none.
     assert measures["per_digit_accuracy"] == pytest.approx(6 / 10)
     assert measures["whole_number_accuracy"] == pytest.approx(1 / 3) and measures["errors"] == 2
     counts = np.array(measures["length_confusion"]["counts"])
     assert counts[0, 0] == counts[2, 2] == counts[5, 6] == 1 and counts.sum() == 3
     # Any negative value pads: a reading padded with -7 is the same reading.
-    assert evaluate.whole_numbers_right(encode(["5"]), np.array([[5, -7, -7, -7, -7, -7]])).tolist() == [True]
+    assert evaluation.whole_numbers_right(encode(["5"]), np.array([[5, -7, -7, -7, -7, -7]])).tolist() == [True]
 
 
 def test_reading_measures_are_strict_json():
-    measures = evaluate.reading_measures(encode(["1", "22"]), encode(["1", "2"]))
+    measures = evaluation.reading_measures(encode(["1", "22"]), encode(["1", "2"]))
     json.dumps(measures, allow_nan=False)  # numpy scalars or NaN would fail here
     assert list(measures["by_length"]) == ["1", "2"]
 

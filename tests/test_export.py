@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import evaluate
+from analysis import evaluation
 from data import UserError
 from data.synthetic import make_images
 from models import CLASSIFIERS, MODELS
@@ -136,17 +136,17 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     run_dir.mkdir()
     # A run of this project (its files recorded as ours) from before the serving signature took raw pixels.
     atomic.write_bytes(run_dir / runs.MODEL_FILE, path.read_bytes())
-    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "dataset": "synthetic",
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier", "dataset": "synthetic",
                                                    "limit": None})
     with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
         model.export(str(saved_model), verbose=False)  # the float32 signature runs used to have
     pixels = raw_images((28, 28, 1))
     with pytest.raises(UserError, match="python -m serving.export"):
-        evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
+        evaluation.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
 
     assert export.main(["--run-dir", str(run_dir)]) == 0
     assert "model_int8.tflite" in capsys.readouterr().out
-    parity = evaluate.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
+    parity = evaluation.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
     assert parity["agrees"] and parity["images"] == len(pixels)
     assert (run_dir / runs.TFLITE_FLOAT32_FILE).stat().st_size > 0 and (run_dir / runs.TFLITE_INT8_FILE).stat().st_size > 0
     assert sorted(item.name for item in run_dir.iterdir()) == sorted([

@@ -135,7 +135,7 @@ def test_second_load_reads_the_cache_and_gives_the_same_arrays(mnist_dir, monkey
         second = load_mnist_numbers(mnist_dir)
     assert_same(second, expected)
     # The rest of the Dataset is as before: its composer draws fresh training numbers per epoch.
-    assert second.name == "mnist-numbers" and second.input_shape == INPUT_SHAPE and second.reads_numbers
+    assert second.name == "mnist-numbers" and second.input_shape == INPUT_SHAPE and second.y_train.ndim == 2
     assert second.composer.style == "handwriting" and second.composer.output_shape == INPUT_SHAPE
     assert second.composed_per_epoch == data.mnist_numbers.COMPOSED_PER_EPOCH
     assert caches(mnist_dir) == [cache]

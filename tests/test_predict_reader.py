@@ -16,7 +16,7 @@ import predict
 from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
 from data.photos import read_image
 from data.synthetic import draw_digit
-from serving import export, litert
+from serving import answers, export, litert
 from harness import model_files
 from models.ctc import BLANK
 from models.reader import build_reader
@@ -201,22 +201,22 @@ def reading(columns) -> dict:
 def test_a_number_read_across_little_of_the_photo_is_read_again_around_it():
     # A 176x31 photo fits the 96x32 input as 96x17 (176 * 96 / 176 wide, no padding to the left), so input
     # column c covers photo pixels 4c * 176/96 to 4(c + 1) * 176/96.
-    region = predict.zoomed_region(reading([10, 11]), (0, 176), 31, _Geometry)
+    region = answers.zoomed_region(reading([10, 11]), (0, 176), 31, _Geometry)
     start, stop = 40 * 176 / 96, 48 * 176 / 96
     digit = (stop - start) / 2
-    margin = predict.ZOOM_MARGIN * digit
+    margin = answers.ZOOM_MARGIN * digit
     assert region == (round(start - margin), round(stop + margin))
     # The same within a region already zoomed: offsets add up.
-    assert predict.zoomed_region(reading([10, 11]), (100, 276), 31, _Geometry) == (100 + region[0], 100 + region[1])
+    assert answers.zoomed_region(reading([10, 11]), (100, 276), 31, _Geometry) == (100 + region[0], 100 + region[1])
     # A lone digit: its width is taken from the photo's height.
-    lone = predict.zoomed_region(reading([10]), (0, 176), 31, _Geometry)
-    assert lone == (round(40 * 176 / 96 - predict.ZOOM_MARGIN * predict.LONE_DIGIT_WIDTH * 31),
-                    round(44 * 176 / 96 + predict.ZOOM_MARGIN * predict.LONE_DIGIT_WIDTH * 31))
+    lone = answers.zoomed_region(reading([10]), (0, 176), 31, _Geometry)
+    assert lone == (round(40 * 176 / 96 - answers.ZOOM_MARGIN * answers.LONE_DIGIT_WIDTH * 31),
+                    round(44 * 176 / 96 + answers.ZOOM_MARGIN * answers.LONE_DIGIT_WIDTH * 31))
 
 
 def test_a_number_filling_the_photo_or_nothing_read_is_not_zoomed():
-    assert predict.zoomed_region(reading([2, 6, 12, 20]), (0, 176), 31, _Geometry) is None  # spans most of it
-    assert predict.zoomed_region(reading([]), (0, 176), 31, _Geometry) is None
+    assert answers.zoomed_region(reading([2, 6, 12, 20]), (0, 176), 31, _Geometry) is None  # spans most of it
+    assert answers.zoomed_region(reading([]), (0, 176), 31, _Geometry) is None
 
 
 class _Shrinking(_Geometry):
@@ -239,8 +239,8 @@ def test_the_zoom_stops_after_its_rounds_and_reports_the_region_it_read():
 
     photo = Image.new("RGB", (2000, 40), (90, 90, 90))
     _Shrinking.calls = 0
-    pixels, answer = predict.read_number(_Shrinking(), photo)
-    assert _Shrinking.calls == predict.ZOOM_ROUNDS + 1
+    pixels, answer = answers.read_number(_Shrinking(), photo)
+    assert _Shrinking.calls == answers.ZOOM_ROUNDS + 1
     # The region reported is the one read last: reading it once more gives the same pixels.
     left, right = answer["region"]
     again = prepare_number(photo.crop((left, 0, right, photo.height)), _Geometry.input_shape)

@@ -11,7 +11,8 @@ import pytest
 from data.numbers import MAX_DIGITS, PADDING, decode, encode, fit_to_input, lengths
 from models import KINDS, MODELS
 from models.ctc import BLANK, ctc_loss, greedy_read, whole_number_matches
-from analysis.introspection import classifier_shapes, reads_numbers
+from analysis.introspection import classifier_shapes
+from harness import kinds
 from models.reader import build_reader, width_stride
 
 
@@ -92,7 +93,7 @@ def test_fit_to_input_keeps_the_aspect_and_repeats_the_edges():
 def test_reader_shapes_and_names(input_shape):
     model = build_reader(input_shape, 10)
     assert model.output_shape == (None, input_shape[1] // width_stride(), BLANK + 1)
-    assert classifier_shapes(model, "reader") == (input_shape, 10) and reads_numbers(model)
+    assert classifier_shapes(model, "reader") == (input_shape, 10) and kinds.of_model(model) is kinds.READER
     assert {"conv1", "conv1_relu", "columns", "sequence1", "logits", "probabilities"} <= {
         layer.name for layer in model.layers}
     sums = np.asarray(model(np.zeros((2, *input_shape), np.float32))).sum(-1)
@@ -106,8 +107,8 @@ def test_reader_refuses_images_too_narrow_for_six_digits():
 
 
 def test_registry_kinds():
-    assert MODELS["reader"].reads_numbers and not MODELS["convnet"].reads_numbers
-    assert {architecture.kind for architecture in MODELS.values()} == set(KINDS)
+    assert MODELS["reader"].kind is kinds.READER and MODELS["convnet"].kind is kinds.CLASSIFIER
+    assert {architecture.kind for architecture in MODELS.values()} == set(KINDS.values())
 
 
 def test_train_refuses_a_model_of_the_wrong_kind_for_the_data(tmp_path, capsys):

@@ -316,13 +316,14 @@ class HierarchyRow:
     patches: np.ndarray  # (U, k, s, t, C) floats in [0, 1]: the top patches of each unit
 
 
-def hierarchy(rows: list[HierarchyRow], image_side: int | tuple[int, int]):
+def hierarchy(rows: list[HierarchyRow], image_side: int | tuple[int, int], dense_head: bool = True):
     """Layer by layer (rows), what a few units respond to: each unit's top patches in a small block.
 
     Patches of every layer are enlarged to the same size, so a 3x3 patch shows
     as 3x3 large pixels (a rectangle's longer side fills the cell); the square at
     the left of each row shows how much of the image one unit of the layer sees.
-    image_side is a square image's side, or a wide image's (height, width).
+    image_side is a square image's side, or a wide image's (height, width); dense_head says whether the
+    model ends in dense units that see the whole image (a number reader's ends in columns).
     """
     image_height, image_width = (image_side, image_side) if isinstance(image_side, int) else image_side
     units = max(len(row.patches) for row in rows)
@@ -363,7 +364,7 @@ def hierarchy(rows: list[HierarchyRow], image_side: int | tuple[int, int]):
                "patches show as large pixels); the blue square: how much of the "
                f"{image_height}x{image_width} image one unit sees, growing with depth until a dense unit sees all "
                "of it")
-    if image_height != image_width:  # a number reader's trunk: wide images, rectangular fields, no dense units
+    if not dense_head:  # a number reader's trunk: rectangular fields, no dense units
         caption = (f"each block: the {k} test-image patches that excite one unit most, enlarged to one size (small "
                    "patches show as large pixels, a rectangle's longer side filling the cell); the blue box: how much "
                    f"of the {image_height}x{image_width} image (grey) one unit sees, growing with depth")

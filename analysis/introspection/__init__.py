@@ -21,8 +21,7 @@ layer inside a nested model.
 from analysis.introspection.evidence import DigitEvidence, digit_evidence
 from analysis.introspection.forward import activations, as_floats, model_outputs, top_activations
 from analysis.introspection.gradcam import grad_cam, gradcam_model
-from analysis.introspection.graph import (LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths,
-                                       reads_numbers)
+from analysis.introspection.graph import LayerError, classifier_shapes, feature_extractor, find_layer, layer_paths
 from analysis.introspection.patterns import RELU_LEAK, filter_patterns
 from analysis.introspection.probes import linear_probe, pooled_features, probe_layers
 from analysis.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
@@ -30,6 +29,6 @@ from analysis.introspection.receptive_fields import ReceptiveField, crop_recepti
 __all__ = [
     "RELU_LEAK", "DigitEvidence", "LayerError", "ReceptiveField", "activations", "as_floats", "classifier_shapes",
     "crop_receptive_field", "digit_evidence", "feature_extractor", "filter_patterns", "find_layer", "grad_cam",
-    "gradcam_model", "layer_paths", "linear_probe", "model_outputs", "pooled_features", "probe_layers", "reads_numbers",
+    "gradcam_model", "layer_paths", "linear_probe", "model_outputs", "pooled_features", "probe_layers",
     "receptive_field", "top_activations",
 ]

@@ -76,11 +76,6 @@ def classifier_shapes(model: keras.Model, name) -> tuple[tuple[int, int, int], i
     return taken[1:], given[1]
 
 
-def reads_numbers(model: keras.Model) -> bool:
-    """True for a number reader, whose output is per-column probabilities (B, T, K + 1)."""
-    return len(model.outputs[0].shape) == 3
-
-
 def find_layer(model: keras.Model, path: str) -> keras.layers.Layer:
     """The layer at `path` ("conv1", "block/conv"); LayerError listing the valid paths if there is none."""
     return resolve(model, path)[-1]

@@ -25,8 +25,8 @@ import numpy as np
 from harness.errors import UserError
 from models.ctc import greedy_read
 from analysis.introspection.forward import as_floats, chunked_activations, top_activations
-from analysis.introspection.graph import (PER_UNIT, POOLS, LayerError, consumers, find_layer, layer_paths, producer,
-                                       reads_numbers)
+from analysis.introspection.graph import PER_UNIT, POOLS, LayerError, consumers, find_layer, layer_paths, producer
+from harness import kinds
 from analysis.introspection.probes import digit_targets
 from analysis.introspection.receptive_fields import ReceptiveField, crop_receptive_field, receptive_field
 
@@ -93,7 +93,7 @@ def drawn_paths(model: keras.Model) -> list[str]:
     have no image left to show (they are probed instead: readouts).
     """
     paths = weighted_paths(model)
-    if not reads_numbers(model):
+    if not kinds.of_model(model).column_head:
         return paths
 
     def keeps_height(path: str) -> bool:
