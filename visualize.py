@@ -85,8 +85,8 @@ def parse_args(argv: list[str] | None) -> VisualizeConfig:
                         help="run directory written by train.py")
     source.add_argument("--model-file", type=Path, help="any functional .keras model instead of a run")
     parser.add_argument("--out", type=Path, metavar="DIR",
-                        help=f"folder for the figures (default: <run>/{runs.FIGURES_DIR}, or {runs.FIGURES_DIR}/ beside "
-                             f"--model-file)")
+                        help=f"folder for the figures (default: <run>/{runs.FIGURES_DIR}, or {runs.FIGURES_DIR}/ "
+                             f"beside --model-file)")
     parser.add_argument("--dataset", type=dataset_name, metavar="NAME|FILE.npz",
                         help="images to show (default: the run's; for a model file mnist for 28x28x1 input, "
                              "svhn for 32x32x3)")

@@ -140,8 +140,8 @@ def train_variant(variant: str, train_argv: list[str]) -> int:
 
 def run_one(recipe: str, seed: int, data_dir: Path) -> dict:
     """One recipe and seed in a fresh Python process, so no run inherits another's state."""
-    output = subprocess.run([sys.executable, __file__, "--one", recipe, "--seed", str(seed), "--data-dir", str(data_dir)],
-                            check=True, capture_output=True, text=True).stdout
+    command = [sys.executable, __file__, "--one", recipe, "--seed", str(seed), "--data-dir", str(data_dir)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -154,7 +154,8 @@ def comparison_table(results: dict[str, list[dict]]) -> str:
     for recipe, runs_ in results.items():
         accuracies = [run["test_accuracy"] for run in runs_]
         baseline = BASELINE_OF.get(recipe)
-        ratio = (f"{median_seconds[recipe] / median_seconds[baseline]:.3f} (1/{median_seconds[baseline] / median_seconds[recipe]:.1f})"
+        share = median_seconds[recipe] / median_seconds[baseline]
+        ratio = (f"{share:.3f} (1/{1 / share:.1f})"
                  if baseline in median_seconds else "baseline")
         command = (f"{statistics.median(run['command_seconds'] for run in runs_):.0f}"
                    if "command_seconds" in runs_[0] else "-")
@@ -227,7 +228,8 @@ def throughput(repeats: int = 3, steps: int = 30) -> str:
                 serve(pixels=batch)["probabilities"].numpy()
                 inference_rates.append(len(batch) / (time.perf_counter() - started))
         lines.append(f"| {name} | {'x'.join(map(str, shape))} | {multiply_accumulates(model) / 1e6:.2f} | "
-                     f"{pipeline_rate:.0f} | {statistics.median(train_rates):.0f} | {statistics.median(inference_rates):.0f} |")
+                     f"{pipeline_rate:.0f} | {statistics.median(train_rates):.0f} | "
+                     f"{statistics.median(inference_rates):.0f} |")
     return "\n".join(lines)
 
 

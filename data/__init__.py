@@ -6,7 +6,7 @@
 
 import importlib
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation
 from data.files import default_data_dir
@@ -86,5 +86,6 @@ def dataset_label(name: str) -> str:
     return Path(name).stem if is_npz_path(name) else name
 
 
-__all__ = ["DATASETS", "VALIDATION_FRACTION", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label", "default_data_dir",
+__all__ = ["DATASETS", "VALIDATION_FRACTION", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label",
+           "default_data_dir",
            "is_npz_path", "load_dataset", "load_recorded", "recorded_data_dir"]

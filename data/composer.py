@@ -257,8 +257,8 @@ class NumberComposer:
         offset = source_centre + (inverse @ (corner - centres)[..., None])[..., 0]
         coefficients = np.concatenate([inverse[..., 0, :], offset[..., 0:1], inverse[..., 1, :], offset[..., 1:2]], -1)
         rows, slots = np.nonzero(present & np.all(far > corner, axis=-1))
-        for row, slot, source, (left, top), (right, bottom), data in zip(
-                rows.tolist(), slots.tolist(), index[rows, slots].tolist(), corner[rows, slots].tolist(),
+        for row, source, (left, top), (right, bottom), data in zip(
+                rows.tolist(), index[rows, slots].tolist(), corner[rows, slots].tolist(),
                 far[rows, slots].tolist(), coefficients[rows, slots].tolist()):
             patch = Image.fromarray(self._sources[source]).transform(
                 (right - left, bottom - top), Image.AFFINE, data, resample=Image.BILINEAR)

@@ -174,7 +174,7 @@ def _fsync(path: Path) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     """fsync every file and folder under `folder`, the deepest first, `folder` last."""
-    for parent, folders, files in os.walk(folder, topdown=False):
+    for parent, _, files in os.walk(folder, topdown=False):
         for name in files:
             _fsync(Path(parent) / name)
         _fsync(Path(parent))

@@ -150,7 +150,8 @@ def load_model(path: Path) -> keras.Model:
     if unknown:
         kind, name = unknown
         raise refusal(path, other_keras(made_with) or
-                      f"it uses the {kind} {name!r}, which this Keras does not know (custom code from another project).")
+                      f"it uses the {kind} {name!r}, which this Keras does not know (custom code from another "
+                      f"project).")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for files it cannot read

@@ -5,7 +5,7 @@
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 

@@ -126,8 +126,8 @@ def test_probe_reads_the_digit_off_a_trained_models_logits(trained_mlp, tmp_path
     model_file, model, digits = trained_mlp
     copy = tmp_path / "model.keras"  # figures/ goes beside the model file, not into the shared fixture's folder
     shutil.copyfile(model_file, copy)
-    code, _, _ = run_visualize(["--model-file", copy, "--dataset", digits.name, "--all", "--probe-images", "1000", "500"],
-                               capsys)
+    command = ["--model-file", copy, "--dataset", digits.name, "--all", "--probe-images", "1000", "500"]
+    code, _, _ = run_visualize(command, capsys)
     assert code == 0
     probe = json.loads((tmp_path / "figures" / "probe.json").read_text())
     accuracy = {row["layer"]: row["accuracy"] for row in probe["layers"]}

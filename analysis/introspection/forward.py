@@ -73,7 +73,8 @@ def forward_pass(model, paths: list[str], batch_size: int = BATCH):
     return forward
 
 
-def top_activations(layer_activations: np.ndarray, unit: int, k: int) -> list[tuple[int, int | None, int | None, float]]:
+def top_activations(layer_activations: np.ndarray, unit: int,
+                    k: int) -> list[tuple[int, int | None, int | None, float]]:
     """The k images where channel `unit` responds most, strongest first, as (image_index, row, col, value).
 
     layer_activations is (N, h, w, c) or (N, units). Each image appears at most

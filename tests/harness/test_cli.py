@@ -20,7 +20,8 @@ import train
 from data import load_dataset
 from data.files import file_digest
 
-RUN_FILES = ["model.keras", "saved_model", "model_float32.tflite", "model_int8.tflite", "config.json", "history.csv", "metrics.json", "training_curves.png"]
+RUN_FILES = ["model.keras", "saved_model", "model_float32.tflite", "model_int8.tflite", "config.json", "history.csv",
+             "metrics.json", "training_curves.png"]
 EVALUATION_FILES = ["evaluation.json", "confusion_matrix.png", "mistakes.png"]
 
 

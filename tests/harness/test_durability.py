@@ -28,7 +28,7 @@ import visualize
 from harness.errors import UserError
 from harness import atomic, model_files, runs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
 
 

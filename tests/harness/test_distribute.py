@@ -18,7 +18,7 @@ import pytest
 import train
 from data import load_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A short MLP run on seven-segment digits: enough steps to learn, seconds to run.
 SHORT_RUN = ["--dataset", "synthetic", "--model", "mlp", "--limit", "1200", "--epochs", "3", "--batch-size", "64"]
 WORKER_TIMEOUT_S = 300

@@ -25,7 +25,7 @@ import train
 from harness.errors import UserError
 from harness import atomic, resume, runs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
 
 

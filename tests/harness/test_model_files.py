@@ -231,7 +231,8 @@ def test_models_export_makes_an_old_run_portable(convnet_files, tmp_path, capsys
     run_dir.mkdir()
     atomic.write_bytes(run_dir / runs.MODEL_FILE, convnet_files["legacy"].read_bytes())  # ours, in the old form
     # What train.py recorded in an old run; a small limit keeps the int8 calibration quick.
-    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier", "dataset": "synthetic",
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier",
+                                                   "dataset": "synthetic",
                                                    "limit": 200})
     assert export.main(["--run-dir", str(run_dir)]) == 0
     assert f"wrote {runs.MODEL_FILE} (standard Keras layers)" in capsys.readouterr().out
@@ -343,7 +344,8 @@ BAD_FILES = {
     "weights not HDF5": (lambda good, path: rewritten(good, path, weights_replaced_by(
                              lambda content: np.random.default_rng(3).bytes(5000))),
                          "it is damaged (its model.weights.h5 is not a readable HDF5 file"),
-    "weights cut short": (lambda good, path: rewritten(good, path, weights_replaced_by(lambda content: content[:20000])),
+    "weights cut short": (lambda good, path: rewritten(good, path,
+                                                       weights_replaced_by(lambda content: content[:20000])),
                           "it is damaged (its model.weights.h5 is not a readable HDF5 file"),
     "a layer argument Keras refuses": (lambda good, path: rewritten(good, path, edited_config(
                                            lambda config: layer_configs(config)[1]["config"].update(frobs=3))),
@@ -441,7 +443,8 @@ def test_mismatched_weights_in_a_nested_model_name_the_inner_layer(tmp_path):
 
     def without_bias(config):  # the same shapes between layers, one variable fewer in inner_dense
         nested = next(layer for layer in layer_configs(config) if layer["name"] == "inner")
-        next(layer for layer in nested["config"]["layers"] if layer["name"] == "inner_dense")["config"]["use_bias"] = False
+        inner = next(layer for layer in nested["config"]["layers"] if layer["name"] == "inner_dense")
+        inner["config"]["use_bias"] = False
     path = rewritten(good, tmp_path / "model.keras", edited_config(without_bias))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -459,7 +462,7 @@ def test_lambda_is_refused_even_after_unsafe_deserialization_was_enabled(tmp_pat
     # keras.config.enable_unsafe_deserialization() overrides load_model(safe_mode=True) for the whole
     # process; a fresh Python keeps this test's process safe.
     path = lambda_model_file(tmp_path / "model.keras")
-    root = Path(__file__).resolve().parents[1]  # the repository, so that the project imports
+    root = Path(__file__).resolve().parents[2]  # the repository, so that the project imports
     done = subprocess.run([sys.executable, "-c", UNSAFE_PROCESS, str(path)], cwd=root, capture_output=True, text=True,
                           timeout=120, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -12,7 +12,7 @@ MOMENTUM = 0.9
 
 
 def pair(shape, seed=0):
-    """Our layer and Keras's, built for inputs of `shape` and given the same random scale, shift and running statistics."""
+    """Our layer and Keras's, built for inputs of `shape`, given the same random scale, shift and running statistics."""
     channels = shape[-1]
     rng = np.random.default_rng(seed)
     weights = [rng.uniform(0.5, 2.0, channels), rng.normal(0, 1, channels),  # gamma, beta
@@ -78,7 +78,8 @@ def test_a_saved_model_loads_back_with_the_fused_layer(tmp_path):
     inputs = keras.Input((6, 6, 2))
     model = keras.Model(inputs, FusedBatchNormalization(name="bn")(keras.layers.Conv2D(3, 3, name="conv")(inputs)))
     model.compile(optimizer="sgd", loss="mse")
-    model.fit(feature_maps((16, 6, 6, 2)), np.zeros((16, 4, 4, 3), np.float32), epochs=1, verbose=0)  # moves the statistics
+    # One step moves the statistics.
+    model.fit(feature_maps((16, 6, 6, 2)), np.zeros((16, 4, 4, 3), np.float32), epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     assert isinstance(reloaded.get_layer("bn"), FusedBatchNormalization)

@@ -136,7 +136,8 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     run_dir.mkdir()
     # A run of this project (its files recorded as ours) from before the serving signature took raw pixels.
     atomic.write_bytes(run_dir / runs.MODEL_FILE, path.read_bytes())
-    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier", "dataset": "synthetic",
+    atomic.write_json(run_dir / runs.CONFIG_FILE, {runs.RUN_MARKER: runs.RUN_LAYOUT, "kind": "classifier",
+                                                   "dataset": "synthetic",
                                                    "limit": None})
     with atomic.replacing_folder(run_dir / runs.SAVED_MODEL_DIR) as saved_model:
         model.export(str(saved_model), verbose=False)  # the float32 signature runs used to have
@@ -148,7 +149,7 @@ def test_models_export_rewrites_an_old_run(trained_mlp, tmp_path, capsys):
     assert "model_int8.tflite" in capsys.readouterr().out
     parity = evaluation.savedmodel_parity(run_dir / runs.SAVED_MODEL_DIR, pixels, keras_probabilities(model, pixels))
     assert parity["agrees"] and parity["images"] == len(pixels)
-    assert (run_dir / runs.TFLITE_FLOAT32_FILE).stat().st_size > 0 and (run_dir / runs.TFLITE_INT8_FILE).stat().st_size > 0
+    assert all((run_dir / name).stat().st_size > 0 for name in (runs.TFLITE_FLOAT32_FILE, runs.TFLITE_INT8_FILE))
     assert sorted(item.name for item in run_dir.iterdir()) == sorted([
         atomic.RECORD, runs.MODEL_FILE, runs.CONFIG_FILE, runs.SAVED_MODEL_DIR, runs.TFLITE_FLOAT32_FILE,
         runs.TFLITE_INT8_FILE])

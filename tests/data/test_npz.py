@@ -27,7 +27,8 @@ def write_npz(path, train_count=120, test_count=40, shape=(20, 24), classes=4, *
     return path
 
 
-@pytest.mark.parametrize("shape, expected", [((20, 24), (20, 24, 1)), ((32, 32, 3), (32, 32, 3)), ((16, 16, 1), (16, 16, 1))])
+@pytest.mark.parametrize("shape, expected",
+                         [((20, 24), (20, 24, 1)), ((32, 32, 3), (32, 32, 3)), ((16, 16, 1), (16, 16, 1))])
 def test_valid_file_loads_with_shape_and_classes_from_the_file(tmp_path, shape, expected):
     path = write_npz(tmp_path / "mine.npz", shape=shape, classes=4)
     digits = load_dataset(str(path), tmp_path / "unused")
