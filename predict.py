@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Only what a LiteRT run needs loads here; Keras (seconds to import) loads when a Keras model is asked for.
+# Light imports only: a LiteRT run loads no TensorFlow, Keras, h5py or scipy.io (tests/test_predict_reader.py
+# checks it); Keras (seconds to import) loads when a Keras model is asked for.
 from data import UserError
 from data.photos import PhotoError, read_image
 from harness import kinds, runs

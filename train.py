@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     def per_model(field: str) -> str:
         return "default per model: " + ", ".join(f"{name} {getattr(arch, field)}" for name, arch in MODELS.items())
 
-    parser = ArgumentParser(description="Train a digit classifier (Keras functional API) and save it.")
+    parser = ArgumentParser(description="Train a digit classifier or a number reader (Keras functional API) and "
+                                        "save it with its serving files.")
     parser.add_argument("--model", choices=list(MODELS), default="convnet", help="architecture")
     parser.add_argument("--dataset", type=dataset_name, default="mnist", metavar="NAME|FILE.npz",
                         help=f"data set: one of {', '.join(DATASETS)}, or a .npz file with x_train, y_train, "

@@ -19,7 +19,7 @@ class Architecture:
     """A builder and the training settings it was tuned with (see README, Results)."""
 
     build: Callable[..., keras.Model]
-    epochs: int  # at least; small data sets get more, to reach min_steps
+    epochs: int  # passes over the training set; default_epochs adds some to reach min_steps, or cuts to max_steps
     min_steps: int  # optimiser steps a run needs whatever the data set's size
     batch_size: int  # images per step
     learning_rate: float  # peak of the one-cycle schedule

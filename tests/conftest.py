@@ -59,3 +59,13 @@ def dry_run_reader(tmp_path_factory, longest: int, counts=(("train", 40), ("test
     assert train.main(["--model", "reader", "--dataset", "svhn-numbers", "--data-dir", str(data_dir),
                        "--dry-run", "--run-dir", str(run_dir)]) == 0
     return run_dir, data_dir
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the session: the bad-input suite's tally (tests/test_bad_inputs.py), when it ran."""
+    import sys
+
+    suite = sys.modules.get("test_bad_inputs")
+    lines = suite.tally_lines() if suite is not None else []
+    if lines:
+        terminalreporter.write_line("\n".join(lines))

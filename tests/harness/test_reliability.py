@@ -246,8 +246,10 @@ def test_every_json_a_run_holds_is_strict(good_run):
     def refuse(token):
         raise ValueError(f"{token} is not JSON")
 
-    for path in good_run.rglob("*.json"):
-        json.loads(path.read_text(), parse_constant=refuse)
+    found = sorted(path.relative_to(good_run).as_posix() for path in good_run.rglob("*.json"))
+    assert {"config.json", "metrics.json"} <= set(found)  # a run without its JSON would pass vacuously
+    for path in found:
+        json.loads((good_run / path).read_text(), parse_constant=refuse)
 
 
 # ------------------------------------------------------------------ kill, Ctrl-C and resume

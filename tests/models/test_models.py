@@ -1,4 +1,7 @@
-"""Every registered model on both input shapes: outputs, layer names, round trips, a manual forward pass."""
+"""Every registered classifier on both input shapes: outputs, layer names, round trips, a manual forward pass.
+
+The reader's are in test_reader.py; every network, the reader too, in a tiny configuration in test_tiny.py.
+"""
 
 
 import keras
