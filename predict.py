@@ -94,6 +94,7 @@ class KerasRunner:
     serving signature's outputs (serving/export.py) out."""
 
     def __init__(self, model_file: Path):
+        from harness.quiet_keras import keras  # noqa: F401 (first: Keras loads here, without TensorFlow's chatter)
         from analysis.introspection import classifier_shapes
         from harness import model_files
 

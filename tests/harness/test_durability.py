@@ -204,12 +204,12 @@ def fill(disk: Path, leave_bytes: int) -> None:
         stream.write(b"\0" * max(0, free - leave_bytes))
 
 
-def test_a_full_real_disk_ends_in_one_line_and_keeps_the_last_run(small_disk):
+def test_a_full_real_disk_ends_in_one_line_and_keeps_the_last_run(small_disk, good_run):
     """Seen: a segmentation fault inside h5py (exit 139) when the training state's weights hit the full disk
     with 1 MB free (with 4 MB free the same run ended in the SavedModel export, in one line)."""
     run_dir = small_disk / "run"
+    shutil.copytree(good_run, run_dir)  # the last good run, on the small disk
     command = [sys.executable, "train.py", *DRY_RUN, "--run-dir", str(run_dir)]
-    assert subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
     before = tree_digest(run_dir)
     fill(small_disk, 1 << 20)
     done = subprocess.run([*command, "--seed", "1"], cwd=ROOT, capture_output=True, text=True)
@@ -275,20 +275,23 @@ def test_a_damaged_training_state_is_refused_and_fresh_starts_over(tmp_path, mon
     assert train.main([*command, "--fresh"]) == 0 and (run_dir / "model.keras").is_file()
 
 
-def test_a_second_train_is_refused_while_the_first_is_saving(tmp_path, monkeypatch, capsys):
+def test_a_second_train_is_refused_while_the_first_is_saving(tmp_path, monkeypatch, capfd):
+    """Also: the TFLite quantiser's settings line ("fully_quantize: 0, ...") no longer reaches stdout."""
     run_dir = tmp_path / "run"
     real_save = model_files.save_model
     seen = {}
 
     def save_and_meanwhile(*args, **kwargs):
         seen["second"] = train.main([*DRY_RUN, "--run-dir", str(run_dir), "--seed", "5"])
-        seen["error"] = capsys.readouterr().err
+        seen["error"] = capfd.readouterr().err
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(model_files, "save_model", save_and_meanwhile)
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
     assert seen["second"] == 2 and "another train.py is writing" in seen["error"]
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 0
+    out = capfd.readouterr().out
+    assert "fully_quantize" not in out and out.strip().splitlines()[-1].startswith("test accuracy")
 
 
 # ------------------------------------------------------------------ writers into a user's folder
@@ -346,12 +349,6 @@ def test_a_model_compiled_with_someones_own_loss_loads_for_inference(tmp_path):
     images = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
     assert not loaded.compiled
-
-
-def test_the_converter_prints_nothing_on_stdout(tmp_path, capfd):
-    assert train.main([*DRY_RUN, "--run-dir", str(tmp_path / "run")]) == 0
-    out = capfd.readouterr().out
-    assert "fully_quantize" not in out and out.strip().splitlines()[-1].startswith("test accuracy")
 
 
 def test_refusing_a_users_file_names_it_and_the_flag(tmp_path):
