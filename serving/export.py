@@ -138,7 +138,9 @@ def convert_int8(saved_model_dir: Path, training_images: np.ndarray) -> bytes:
     converter.representative_dataset = representative_dataset
     # Refuse to fall back to float kernels: an op that cannot be int8 is an error, not a silent float op.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with warnings.catch_warnings(), silenced(1):  # the quantiser prints its settings on stdout
+    # The quantiser's C++ code prints its settings ("fully_quantize: 0, inference_type: 6, ...") on stderr, and
+    # would print on stdout in other builds: neither is what the script says. Its errors still raise, as exceptions.
+    with warnings.catch_warnings(), silenced(1), silenced(2):
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # calibration's own
         return converter.convert()
 

@@ -276,7 +276,7 @@ def test_a_damaged_training_state_is_refused_and_fresh_starts_over(tmp_path, mon
 
 
 def test_a_second_train_is_refused_while_the_first_is_saving(tmp_path, monkeypatch, capfd):
-    """Also: the TFLite quantiser's settings line ("fully_quantize: 0, ...") no longer reaches stdout."""
+    """Also: the TFLite quantiser's settings line ("fully_quantize: 0, ...") reaches neither stdout nor stderr."""
     run_dir = tmp_path / "run"
     real_save = model_files.save_model
     seen = {}
@@ -290,8 +290,8 @@ def test_a_second_train_is_refused_while_the_first_is_saving(tmp_path, monkeypat
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
     assert seen["second"] == 2 and "another train.py is writing" in seen["error"]
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 0
-    out = capfd.readouterr().out
-    assert "fully_quantize" not in out and out.strip().splitlines()[-1].startswith("test accuracy")
+    out, err = capfd.readouterr()
+    assert "fully_quantize" not in out + err and out.strip().splitlines()[-1].startswith("test accuracy")
 
 
 # ------------------------------------------------------------------ writers into a user's folder
