@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the project's packages sit at the root
 
 from data import default_data_dir  # noqa: E402
-from data.numbers import decode, prepare_number  # noqa: E402
+from data.numbers import decode  # noqa: E402
+from data.photos import prepare_number  # noqa: E402
 from data.svhn_numbers import FOLDER, LABELS  # noqa: E402
 from harness import runs  # noqa: E402
 from harness.cli import ArgumentParser, entry_point, positive_int  # noqa: E402

@@ -1,10 +1,10 @@
-"""Numbers composed from real digits: the mnist-numbers data set, and the street composer for svhn-numbers.
+"""mnist-numbers: whole handwritten numbers composed from MNIST's digits, fixed by their seeds and cached.
 
     from data.mnist_numbers import load_mnist_numbers
     numbers = load_mnist_numbers(data_dir)   # x_train (20000, 32, 128, 1) uint8, y_train (20000, 6) int32
 
 mnist-numbers is handwritten numbers of 1..MAX_DIGITS digits on form paper
-(data/composer.py), composed from MNIST: its training numbers from MNIST's
+(data/composer/), composed from MNIST: its training numbers from MNIST's
 training digits, its test numbers from MNIST's test digits only, each set
 from its own fixed seed, so every load gives the same pixels. Its composer
 draws fresh training numbers for every epoch, from the training digits.
@@ -41,7 +41,7 @@ import numpy as np
 
 from data.composer import NumberComposer
 from data.dataset import Dataset
-from harness.errors import DataError, UserError
+from harness.errors import UserError
 from data.files import file_digest
 from data.mnist import IDX_MD5, NPZ_NAME, load_mnist
 from data.numbers import MAX_DIGITS, PADDING
@@ -52,11 +52,9 @@ TEST_COUNT = 10_000
 COMPOSED_PER_EPOCH = 20_000
 TRAIN_SEED, TEST_SEED = 20250101, 20250102  # distinct, so no test number repeats a training layout
 STYLE = "handwriting"
-CACHE_VERSION = 1  # bump when data/composer.py changes what it draws (the key cannot see code changes)
+CACHE_VERSION = 1  # bump when data/composer/ changes what it draws (the key cannot see code changes)
 CACHE_DIR_ENV = "DIGITS_CACHE_DIR"  # where the cache goes instead of the data folder, when set
 CACHE_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-STREET_DIGITS = "svhn-test10k.npz"  # the SVHN stand-in (see the datasets README); its x_train are the crops used
 
 
 def load_mnist_numbers(data_dir: Path) -> Dataset:
@@ -146,20 +144,3 @@ def _try_write_cache(path: Path, key: str, arrays) -> None:
         warnings.warn(f"could not cache mnist-numbers in {path} ({error}); it will be composed again next time "
                       f"(set {CACHE_DIR_ENV} to cache it elsewhere).", stacklevel=3)
 
-
-def street_composer(data_dir: Path, output_shape=(32, 96, 3)) -> NumberComposer:
-    """A street-style NumberComposer over the SVHN stand-in's training crops (data_dir/svhn-test10k.npz)."""
-    path = Path(data_dir) / STREET_DIGITS
-    if not path.is_file():
-        raise DataError(f"{path} is missing; put the SVHN stand-in {STREET_DIGITS} in the data folder "
-                        f"(--data-dir) to compose street numbers.")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            crops, labels = archive["x_train"], archive["y_train"]
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise DataError(f"{path} is not a readable SVHN stand-in ({error}); put back the original file.") from error
-    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (32, 32, 3) or labels.shape != crops.shape[:1] \
-            or not len(labels) or labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"{path} holds x_train {crops.dtype} {crops.shape} and y_train {labels.shape}, not uint8 "
-                        f"32x32 colour crops with digits 0..9; put back the original file.")
-    return NumberComposer(crops, labels, output_shape, "street")

@@ -1,9 +1,13 @@
-"""Photos and scans into the pixels a model was trained on: MNIST-style handwriting or SVHN-style street digits.
+"""Photos and scans into the pixels a model was trained on: a digit for a classifier, a whole number for a reader.
 
-    from data.photos import read_image, prepare
+Every preparation of a photo for a model is here: prepare (one digit, MNIST-style
+handwriting or SVHN-style street) and prepare_number (a whole number).
+
+    from data.photos import read_image, prepare, prepare_number
     pixels = prepare(read_image("bus.jpg"), (28, 28, 1))   # uint8 (28, 28, 1), white digit on black
+    pixels = prepare_number(read_image("door.jpg"), (32, 96, 3))   # uint8 (32, 96, 3), the number fitted
 
-Handwriting (one channel), as the original MNIST was prepared, from a photo
+A handwritten digit (one channel), as the original MNIST was prepared, from a photo
 as a phone takes it: a card lying on a table is found and read alone
 (paper_patch); the ink is told from the paper, dark or light, by its
 difference from the paper's local level, so shadows and uneven light drop out
@@ -13,11 +17,16 @@ antialiased, so its longer side is 20 of 28 pixels, white on black; then it is
 placed so that its centre of mass sits at the centre of the 28x28 field.
 bench/photo_digits.py measures it on photo-like MNIST test digits.
 
-Street digits (three channels): RGB; the shorter side is padded by repeating
+A street digit (three channels): RGB; the shorter side is padded by repeating
 the edge pixels to make a square (the SVHN crops are squares around the digit,
 and the street augmentation fills with edge pixels too), then resized to 32x32.
 A picture whose square would exceed MAX_PIXELS (a long thin strip) is shrunk
 first, so the square stays small.
+
+Whole numbers (prepare_number): the photo, roughly cropped around the number,
+is fitted to the reader's input as the number data sets fit their pictures
+(data/framing.py: aspect kept, centred, edges repeated); a handwriting reader's
+photo first becomes bright ink on black.
 """
 
 import math
@@ -30,6 +39,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from data.framing import fit_to_input
 from harness.errors import UserError
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (about 200 MB as RGB)
@@ -396,3 +406,23 @@ def prepare(image, input_shape: tuple[int, int, int]) -> np.ndarray:
     if channels == 3:
         return to_street(image, (height, width))
     raise UserError(f"models with {channels} input channels are not supported; the digit models take 1 or 3.")
+
+
+def prepare_number(image, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """A PIL photo roughly cropped around a number -> uint8 (H, W, C) as a reader of this input shape was trained.
+
+    Colour readers (street numbers) get the RGB photo fitted as it is. Greyscale
+    readers (handwriting) get MNIST's convention: bright ink on black. The paper is
+    the commonest level (the median), so a photo whose median is light has dark ink
+    and is inverted; the paper's level is then taken off and the ink stretched to
+    the full range, which also evens out a dim or grey photo.
+    """
+    height, width, channels = input_shape
+    if channels == 3:
+        return fit_to_input(np.asarray(image.convert("RGB")), height, width)
+    grey = np.asarray(image.convert("L"), np.float32)
+    if np.median(grey) > 127:
+        grey = 255 - grey
+    ink = np.clip(grey - np.median(grey), 0, None)
+    ink = ink / max(float(ink.max()), 1.0) * 255
+    return fit_to_input(ink.round().astype(np.uint8)[..., np.newaxis], height, width)

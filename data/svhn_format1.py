@@ -44,7 +44,8 @@ from PIL import Image, UnidentifiedImageError
 from data.dataset import Dataset
 from harness.errors import DataError, UserError
 from data.files import verified_copy
-from data.numbers import MAX_DIGITS, PADDING, fit_to_input
+from data.framing import fit_to_input
+from data.numbers import MAX_DIGITS, PADDING
 from data.svhn_numbers import INPUT_SHAPE, fit_boxes
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"

@@ -1,4 +1,5 @@
-"""Whole house numbers from the svhn-numbers folder: real SVHN street pixels around each number, with digit boxes.
+"""Whole house numbers from the svhn-numbers folder: real SVHN street pixels around each number, with digit boxes;
+and the street composer that adds numbers composed from the SVHN stand-in's digit crops to its training.
 
     from data.svhn_numbers import load_svhn_numbers
     numbers = load_svhn_numbers(data_dir)   # x_train (4031, 32, 96, 3) uint8, y_train (4031, 6) int32
@@ -9,13 +10,19 @@ keeps its zero) and `boxes` (per digit "x0 y0 x1 y1" in the PNG's pixels,
 ";"-separated, left to right; x1 and y1 are exclusive, so a box may end at the
 picture's width or height). The datasets README says how the folder was made.
 
-Each picture is fitted to the reader's input by data.numbers.fit_to_input
+Each picture is fitted to the reader's input by data.framing.fit_to_input
 (aspect kept, edge-padded); `read_split` also maps the digit boxes into the
 fitted picture, for drawing and checking what a reader looks at. Reading is a
 few seconds, so nothing is cached.
+
+Where the data folder also holds the SVHN stand-in (STREET_DIGITS), training
+also gets numbers composed from its digit crops (street_composer: the street
+look of data/composer/).
 """
 
 import csv
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +31,8 @@ from PIL import Image, UnidentifiedImageError
 from data.dataset import Dataset
 from harness.errors import DataError
 from data.files import DATA_DIR_ENV
-from data.numbers import MAX_DIGITS, PADDING, encode, fit_to_input, placement
+from data.framing import fit_to_input, placement
+from data.numbers import MAX_DIGITS, PADDING, encode
 
 FOLDER = "svhn-numbers"
 SPLITS = ("train", "test")
@@ -32,13 +40,15 @@ LABELS = "labels.csv"
 COLUMNS = ("file", "number", "boxes")
 INPUT_SHAPE = (32, 96, 3)  # height, width, channels: room for MAX_DIGITS digits side by side
 PUT_BACK = "fix that line or put back the original labels.csv"
+STREET_DIGITS = "svhn-test10k.npz"  # the SVHN stand-in (see the datasets README); its x_train are the crops composed
+STREET_COMPOSED_PER_EPOCH = 4_000  # about as many composed numbers as real ones
 
 
 def fit_boxes(boxes: np.ndarray, picture_size: tuple[int, int], input_shape: tuple[int, ...]) -> np.ndarray:
     """Boxes (k, 4) x0, y0, x1, y1 in a picture's pixels -> the same boxes in fit_to_input's output, (k, 4) float32.
 
     `picture_size` is the picture's (rows, columns). The scale and offsets are
-    fit_to_input's own (data.numbers.placement): each side is scaled by the resized length over the
+    fit_to_input's own (data.framing.placement): each side is scaled by the resized length over the
     original one (Pillow maps edge to edge), then shifted by the padding.
     """
     rows, columns = picture_size
@@ -142,9 +152,6 @@ def read_split(folder: Path, input_shape: tuple[int, int, int] = INPUT_SHAPE):
     return images, encode([number for _, number, _, _ in rows]), boxes
 
 
-STREET_COMPOSED_PER_EPOCH = 4_000  # about as many composed numbers as real ones
-
-
 def load_svhn_numbers(data_dir: Path, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> Dataset:
     """The svhn-numbers stand-in: images (N, H, W, C) uint8 fitted to input_shape, labels (N, MAX_DIGITS) int32.
 
@@ -161,8 +168,27 @@ def load_svhn_numbers(data_dir: Path, input_shape: tuple[int, int, int] = INPUT_
     x_test, y_test, _ = read_split(root / "test", input_shape)
     # 4,031 numbers are few: where the stand-in's digit crops are at hand (they come from the same
     # training photos, never from test ones), training also gets numbers composed from them.
-    from data.mnist_numbers import STREET_DIGITS, street_composer  # imported here: the composer is optional
     if not (Path(data_dir) / STREET_DIGITS).is_file():
         return Dataset("svhn-numbers", x_train, y_train, x_test, y_test)
     return Dataset("svhn-numbers", x_train, y_train, x_test, y_test,
                    composer=street_composer(data_dir, input_shape), composed_per_epoch=STREET_COMPOSED_PER_EPOCH)
+
+
+def street_composer(data_dir: Path, output_shape=INPUT_SHAPE):
+    """A street-style NumberComposer over the SVHN stand-in's training crops (data_dir/STREET_DIGITS)."""
+    from data.composer import NumberComposer  # imported on use: without the crops no composer (nor scipy) loads
+
+    path = Path(data_dir) / STREET_DIGITS
+    if not path.is_file():
+        raise DataError(f"{path} is missing; put the SVHN stand-in {STREET_DIGITS} in the data folder "
+                        f"(--data-dir) to compose street numbers.")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            crops, labels = archive["x_train"], archive["y_train"]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{path} is not a readable SVHN stand-in ({error}); put back the original file.") from error
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (32, 32, 3) or labels.shape != crops.shape[:1] \
+            or not len(labels) or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path} holds x_train {crops.dtype} {crops.shape} and y_train {labels.shape}, not uint8 "
+                        f"32x32 colour crops with digits 0..9; put back the original file.")
+    return NumberComposer(crops, labels, output_shape, "street")

@@ -10,8 +10,9 @@ model's training images were (data/photos.py, data/numbers.py).
 
 import numpy as np
 
-from data.numbers import decode, placement, prepare_number
-from data.photos import prepare
+from data.framing import placement
+from data.numbers import decode
+from data.photos import prepare, prepare_number
 
 TOP = 3  # digits listed per image
 ZOOM_SPAN = 0.35  # a number read across less of the photo's width than this is read again, zoomed in

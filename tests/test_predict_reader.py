@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import predict
-from data.numbers import MAX_DIGITS, PADDING, decode, prepare_number
-from data.photos import read_image
+from data.numbers import MAX_DIGITS, PADDING, decode
+from data.photos import prepare_number, read_image
 from data.synthetic import draw_digit
 from serving import answers, export, litert
 from harness import model_files

@@ -1,6 +1,7 @@
-"""Tests of data/composer.py and data/mnist_numbers.py on small hand-made digits; CPU, no network, seconds.
+"""Tests of data/composer/ and the loaders that use it (mnist-numbers, the street composer) on small hand-made
+digits; CPU, no network, seconds.
 
-    python3 -m pytest tests/test_composer.py -q
+    python3 -m pytest tests/data/test_composer.py -q
 
 The digits here are glyphs whose pixels say what they are: in handwriting each
 class is a block of its own brightness; in street crops one class is a ring
@@ -19,13 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import data.composer
+import data.composer.layout
+import data.composer.street
 import data.mnist
 import data.mnist_numbers
 from data import DATASETS, DataError, load_dataset
 from data.composer import STYLES, NumberComposer
-from data.mnist_numbers import INPUT_SHAPE, street_composer
+from data.mnist_numbers import INPUT_SHAPE
 from data.numbers import MAX_DIGITS, PADDING, lengths
+from data.svhn_numbers import street_composer
 
 HANDWRITING_SHAPE, STREET_SHAPE = (32, 128, 1), (32, 96, 3)
 GLYPH_COUNT = 40  # hand-made digits per set: every class four times
@@ -168,7 +171,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(style):
 
 
 def test_chunks_continue_one_seeded_stream(monkeypatch):
-    monkeypatch.setattr(data.composer, "CHUNK", 7)
+    monkeypatch.setattr(data.composer.layout, "CHUNK", 7)
     numbers = composer("street")
     images, labels, boxes = numbers.compose(20, seed=10)
     assert images.shape == (20, *STREET_SHAPE) and lengths(labels).min() >= 1
@@ -213,7 +216,7 @@ def test_bad_arguments_are_refused(change, message):
 
 def test_halved_colour_keeps_each_pixels_brightness_and_each_blocks_colour():
     images = np.random.default_rng(13).random((2, 5, 6, 3), np.float32)  # an odd last row keeps its own colour
-    out = data.composer._halve_colour(images)
+    out = data.composer.street.halve_colour(images)
     weights = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
     assert np.allclose(out @ weights, images @ weights, atol=1e-5)
     assert np.array_equal(out[:, 4], images[:, 4])

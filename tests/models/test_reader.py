@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from data.numbers import MAX_DIGITS, PADDING, decode, encode, fit_to_input, lengths
+from data.framing import fit_to_input
+from data.numbers import MAX_DIGITS, PADDING, decode, encode, lengths
 from models import KINDS, MODELS
 from models.ctc import BLANK, ctc_loss, greedy_read, whole_number_matches
 from analysis.introspection import classifier_shapes
