@@ -12,7 +12,7 @@ images were prepared (see data/photos.py): for a 28x28x1 model white-on-black
 handwriting, scaled to 20 pixels and centred by mass like MNIST; for a 32x32x3
 model an RGB square resized to 32x32. A reader (train.py --model reader) gets
 the photo, roughly cropped around the number, fitted to its input with the
-proportions kept (data/numbers.py), and prints the number read, leading zeros
+proportions kept (data/photos.py), and prints the number read, leading zeros
 kept, and the reading's probability. A file that cannot be used gets one line
 ("error: FILE: reason", or {"file": ..., "error": ...} with --json) and the
 others are still read; the exit status is then 2.

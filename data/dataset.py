@@ -16,7 +16,7 @@ class Dataset:
     """Images as uint8 (N, H, W, C), labels as int32 (N,) in 0..num_classes-1.
 
     A number data set (data/numbers.py) has labels (N, MAX_DIGITS): the digits, then -1.
-    It may also carry a `composer` (data/composer.py) that draws `composed_per_epoch`
+    It may also carry a `composer` (data/composer/) that draws `composed_per_epoch`
     more training numbers from training digits for every epoch, on the fly.
 
     Images stay uint8 in memory (a quarter of float32's size); the tf.data

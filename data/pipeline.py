@@ -113,7 +113,7 @@ def resolve_augment(name: str, channels: int, kind: Kind = CLASSIFIER) -> str:
     steps and keeps a digit turned 30 degrees or scaled 0.7-1.3 readable: docs/robustness.md);
     whole handwritten numbers none (a turn of 30 degrees would carry a long
     number's ends out of the picture, and the composer already varies each
-    digit's size and place, data/composer.py).
+    digit's size and place, data/composer/).
     """
     if name != "auto":
         return name
@@ -141,7 +141,7 @@ def batches(
     steps_per_epoch=steps_per_epoch(len(labels), batch_size). `augment` names a
     transform from AUGMENTATIONS, applied to each float training batch with a
     seed drawn from (shuffle_seed, epoch, batch) the same way. A `composer`
-    (data/composer.py) adds composed_per_batch synthetic numbers to every
+    (data/composer/) adds composed_per_batch synthetic numbers to every
     training batch, drawn from the same per-batch seed, so they resume exactly too.
     """
     if augment not in AUGMENTATIONS:

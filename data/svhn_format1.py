@@ -16,7 +16,7 @@ top are read as 0-based pixel offsets, as other readers of the set do.
 Each photo is cropped to the union of its digit boxes, widened by
 HORIZONTAL_MARGIN of the median digit width on each side and by VERTICAL_MARGIN
 of the union's height above and below, clipped to the photo, then fitted to the
-reader's input by data.numbers.fit_to_input. That resembles the svhn-numbers
+reader's input by data.framing.fit_to_input. That resembles the svhn-numbers
 stand-in (data/svhn_numbers.py), which covers the number plus a little context.
 Numbers longer than MAX_DIGITS, and photos whose boxes miss the photo entirely,
 are skipped and counted.

@@ -5,7 +5,7 @@
 `runner` is a LiteRT file (serving/litert.py) or a Keras model behind the same
 face (predict.py's KerasRunner): uint8 pixels (1, H, W, C) in, the serving
 signature's outputs (serving/export.py) out. The photo is prepared as the
-model's training images were (data/photos.py, data/numbers.py).
+model's training images were (data/photos.py, data/framing.py).
 """
 
 import numpy as np
