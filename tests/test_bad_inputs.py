@@ -1,6 +1,8 @@
 """Generated bad inputs for every script: each must end in one line on stderr ("error: ..."; a warning or
 log record a terminal would show counts as a line too), exit status 1 or 2, no traceback, and no byte
-changed in any file that existed before.
+changed in any file that existed before. The line must also be the error expected, not just any error:
+as a rule it names the offending input (the damaged file, the flag whose value was bad) and says what
+is wrong in the words its family expects (Case.error).
 
     python -m pytest tests/test_bad_inputs.py -q       # ends with the tally of inputs tried and outcomes
     BAD_INPUTS_ANSWERS=answers.tsv python -m pytest tests/test_bad_inputs.py   # also every answer, one a line
@@ -32,6 +34,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import traceback
 import warnings
 import zipfile
@@ -54,7 +57,12 @@ import predict
 import train
 import visualize
 from data.synthetic import draw_digit
-from test_npz import write_npz
+
+# The writer of tests/data/test_npz.py: pytest puts tests/data on sys.path when it collects that folder, which it
+# does not when this file runs alone.
+if str(Path(__file__).parent / "data") not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+from test_npz import write_npz  # noqa: E402
 
 SEED = 20261130
 SCRIPTS = {  # every main is wrapped by harness.cli.entry_point
@@ -68,7 +76,7 @@ SCRIPTS = {  # every main is wrapped by harness.cli.entry_point
 CPP_LOG = re.compile(r"^([WIEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
 LONGEST_LINE = 600  # characters: a one-line message, not a dump
 TALLY: collections.Counter = collections.Counter()  # outcomes over the session, printed by the last test
-ANSWERS: list[str] = []  # "id<TAB>status<TAB>stderr", written to $BAD_INPUTS_ANSWERS (a file path) when it is set
+ANSWERS: list[str] = []  # "id<TAB>status<TAB>stderr (--json: stdout)", to $BAD_INPUTS_ANSWERS (a file) when set
 UNREACHABLE_URL = "http://127.0.0.1:9/"  # the discard port: a download fails at once, offline or not
 
 
@@ -113,8 +121,15 @@ def run_script(script: str, argv: list[str], capfd) -> Answer:
     return Answer(0 if code is None and not trace else code, captured.out, errors, trace)
 
 
-def judge(answer: Answer, expect: str) -> list[str]:
-    """What is wrong with the answer to a bad input ("refused") or a valid one ("succeeds")."""
+def missing_parts(line: str, error: tuple) -> list[str]:
+    """The parts of Case.error that `line` lacks (a tuple: none of its substrings is there)."""
+    return [repr(part) if isinstance(part, str) else " or ".join(map(repr, part)) for part in error
+            if not any(each in line for each in ((part,) if isinstance(part, str) else part))]
+
+
+def judge(answer: Answer, expect: str, error: tuple = ()) -> list[str]:
+    """What is wrong with the answer to a bad input ("refused") or a valid one ("succeeds"); a refusal must
+    also be the error `error` names (Case.error)."""
     if answer.trace or "Traceback" in answer.out + "\n".join(answer.errors):
         return ["a traceback:\n" + (answer.trace or "\n".join(answer.errors))]
     problems = []
@@ -129,6 +144,8 @@ def judge(answer: Answer, expect: str) -> list[str]:
         if answer.code != 2 or len(lines) != 1 or "error" not in json.loads(lines[0]) or answer.errors:
             problems.append(f"expected status 2, one JSON error on stdout and nothing on stderr; got "
                             f"{answer.code}, {lines}, {answer.errors}")
+        elif missing := missing_parts(lines[0], error):
+            problems.append(f"not the error expected: the JSON answer lacks {', '.join(missing)}: {lines[0]!r}")
         return problems
     if answer.code not in (1, 2):
         problems.append(f"exit status {answer.code}, expected 1 or 2")
@@ -139,6 +156,8 @@ def judge(answer: Answer, expect: str) -> list[str]:
         problems.append(f"{len(answer.errors)} lines on stderr, expected one: {answer.errors}")
     elif not answer.errors[0].startswith("error: ") or len(answer.errors[0]) > LONGEST_LINE:
         problems.append(f"the line is not a short 'error: ...' sentence: {answer.errors[0][:2 * LONGEST_LINE]!r}")
+    elif missing := missing_parts(answer.errors[0], error):
+        problems.append(f"not the error expected: the line lacks {', '.join(missing)}: {answer.errors[0]!r}")
     return problems
 
 
@@ -189,13 +208,31 @@ class Case:
     setup: Callable  # (Env) -> argv; writes the inputs into env.tmp
     expect: str = "refused"  # or "succeeds", "json-refused"
     known: str | None = None  # a failure in a file owned by others: the file, what goes wrong, the fix
+    # Which error a refused input must get: every part must be in the one error line (for "json-refused", in the
+    # JSON answer); a part is a substring, or a tuple of substrings of which any one will do (either()). As a rule
+    # the offending input (the bad file's name, the flag whose value was bad) and the family's keyword.
+    error: tuple[str | tuple[str, ...], ...] = ()
 
 
 CASES: list[Case] = []
 
 
-def case(id, script, setup, expect="refused"):
-    CASES.append(Case(id, script, setup, expect))
+def case(id, script, setup, expect="refused", error=()):
+    """error: a substring of the error line, or a tuple of parts (see Case.error)."""
+    CASES.append(Case(id, script, setup, expect, error=(error,) if isinstance(error, str) else tuple(error)))
+
+
+def either(*substrings: str) -> tuple[str, ...]:
+    """A part of Case.error that any one of `substrings` satisfies."""
+    return substrings
+
+
+def for_kind(kind: str, reasons: dict):
+    """reasons[kind], or the entry of the key ending in "-" that `kind` starts with ("cut-at-" for "cut-at-2.5%")."""
+    if kind in reasons:
+        return reasons[kind]
+    (key,) = [key for key in reasons if key.endswith("-") and kind.startswith(key)]
+    return reasons[key]
 
 
 def hash_seed(*parts) -> int:
@@ -365,7 +402,7 @@ def encoded(array: np.ndarray, kind: str) -> bytes:
 
 
 def npz_bytes(**changes) -> bytes:
-    """The small valid data set of tests/test_npz.py (20x24 greyscale, 4 classes), with `changes` (None: drop)."""
+    """The small valid data set of tests/data/test_npz.py (20x24 greyscale, 4 classes), with `changes` (None: drop)."""
     return write_npz(io.BytesIO(), **changes).getvalue()
 
 
@@ -471,8 +508,14 @@ MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created on: Mon Jan  1 00:0
 MNIST_NAMES = list(data.mnist.IDX_MD5)
 
 
-def model_uses(name: str, make_model: Callable, scripts=("predict", "visualize", "evaluate", "export")):
-    """One case per script that reads a .keras file: `make_model(env)` -> the file's bytes."""
+MODEL_PATHS = {"predict": "/model.keras", "visualize": "/model.keras", "evaluate": "/run/model.keras",
+               "export": "/run/model.keras"}  # where model_uses puts the file, for the error to name
+
+
+def model_uses(name: str, make_model: Callable, scripts=("predict", "visualize", "evaluate", "export"), error=(),
+               named=True):
+    """One case per script that reads a .keras file: `make_model(env)` -> the file's bytes. Each refusal must
+    name the file (unless not `named`) and hold `error`'s parts (the same for every script, or {script: parts})."""
 
     def predict_setup(env):
         model = env.file("model.keras", make_model(env))
@@ -489,7 +532,9 @@ def model_uses(name: str, make_model: Callable, scripts=("predict", "visualize",
 
     setups = {"predict": predict_setup, "visualize": visualize_setup, "evaluate": run_setup, "export": run_setup}
     for script in scripts:
-        case(f"keras-{name}-{script}", script, setups[script])
+        parts = error[script] if isinstance(error, dict) else error
+        case(f"keras-{name}-{script}", script, setups[script],
+             error=((MODEL_PATHS[script],) if named else ()) + tuple(parts))
 
 
 def keras_family():
@@ -498,57 +543,88 @@ def keras_family():
     others = ["visualize", "evaluate", "export"]
     base = lambda env: (env.world.run / "model.keras").read_bytes()  # noqa: E731
     config = lambda env: json.loads(zipfile.ZipFile(env.world.run / "model.keras").read("config.json"))  # noqa: E731
-    kinds = [(name, lambda env, d=damage: d(base(env)))
+    # What each damage makes harness/model_files.py say after "cannot load PATH: ".
+    truncated = "it is a truncated or damaged zip archive"
+    reasons = {"empty": "it is empty (0 bytes)", "noise-": "it is not a Keras model file",
+               "magic-then-noise": truncated, "first-": truncated, "cut-at-": truncated, "last-byte-missing": truncated,
+               "flipped-in-config.json": "config.json inside it fails its checksum",
+               "flipped-in-model.weights.h5": "model.weights.h5 inside it fails its checksum"}
+    kinds = [(name, lambda env, d=damage: d(base(env)), for_kind(name, reasons))
              for name, damage in damage_kinds("keras", ZIP_SIGNATURE, members=("config.json", "model.weights.h5"))]
+    no_model = "its config.json is JSON but no model's configuration"
+    unreadable_weights = "its model.weights.h5 is not a readable HDF5 file"
     kinds += [
-        ("hdf5-legacy-file", lambda env: noise(1, 2000, HDF5_SIGNATURE)),
-        ("config-noise", lambda env: rezipped(base(env), {"config.json": noise(2, 300)})),
-        ("config-a-list", lambda env: rezipped(base(env), {"config.json": b"[]"})),
-        ("config-a-string", lambda env: rezipped(base(env), {"config.json": b'"convnet"'})),
-        ("config-null", lambda env: rezipped(base(env), {"config.json": b"null"})),
-        ("config-empty-object", lambda env: rezipped(base(env), {"config.json": b"{}"})),
+        ("hdf5-legacy-file", lambda env: noise(1, 2000, HDF5_SIGNATURE), "it is an HDF5 file (the legacy Keras .h5"),
+        ("config-noise", lambda env: rezipped(base(env), {"config.json": noise(2, 300)}),
+         "its config.json is not valid JSON"),
+        ("config-a-list", lambda env: rezipped(base(env), {"config.json": b"[]"}), no_model),
+        ("config-a-string", lambda env: rezipped(base(env), {"config.json": b'"convnet"'}), no_model),
+        ("config-null", lambda env: rezipped(base(env), {"config.json": b"null"}), no_model),
+        ("config-empty-object", lambda env: rezipped(base(env), {"config.json": b"{}"}), no_model),
         ("config-unknown-class", lambda env: rezipped(base(env), {"config.json": json.dumps(
-            {**config(env), "class_name": "NoSuchModel", "module": "nowhere"}).encode()})),
-        ("no-config", lambda env: rezipped(base(env), {"config.json": None})),
-        ("no-weights", lambda env: rezipped(base(env), {"model.weights.h5": None})),
-        ("weights-noise", lambda env: rezipped(base(env), {"model.weights.h5": noise(3, 5000)})),
+            {**config(env), "class_name": "NoSuchModel", "module": "nowhere"}).encode()}),
+         "the class 'NoSuchModel', which this Keras does not know"),
+        ("no-config", lambda env: rezipped(base(env), {"config.json": None}), "it has no config.json"),
+        ("no-weights", lambda env: rezipped(base(env), {"model.weights.h5": None}), "it has no model.weights.h5"),
+        ("weights-noise", lambda env: rezipped(base(env), {"model.weights.h5": noise(3, 5000)}), unreadable_weights),
         ("weights-half", lambda env: rezipped(base(env), {"model.weights.h5": zipfile.ZipFile(
-            env.world.run / "model.keras").read("model.weights.h5")[:20000]})),
+            env.world.run / "model.keras").read("model.weights.h5")[:20000]}), unreadable_weights),
     ]
-    for number, (name, make) in enumerate(kinds):
-        model_uses(name, make, ("predict", others[number % len(others)]))
+    for number, (name, make, reason) in enumerate(kinds):
+        model_uses(name, make, ("predict", others[number % len(others)]), error=("cannot load", reason))
     # Files that load but hold no digit model: every script must say so, not crash.
-    for name in ("vector-input", "two-channel-input", "feature-map-output", "any-size-input", "python-lambda",
-                 "two-inputs"):
-        scripts = ("predict", "visualize", "evaluate", "export")
-        if name == "feature-map-output":
-            scripts = ("predict", "evaluate", "export")  # visualize.py may draw any functional model's conv1
-        if name == "any-size-input":
-            scripts = ("predict", "visualize")  # it classifies 28x28 images too: a run may hold it
-        model_uses(name, lambda env, n=name: env.world.odd_models[n].read_bytes(), scripts)
+    odd = lambda name: lambda env: env.world.odd_models[name].read_bytes()  # noqa: E731
+    model_uses("vector-input", odd("vector-input"), error=("does not take", "batch of images"))
+    not_images = ("does not take a batch of images", "it takes (None, 28, 28, 2)")
+    model_uses("two-channel-input", odd("two-channel-input"), error={
+        "predict": not_images, "visualize": ("takes 28x28x2 images",), "evaluate": not_images, "export": not_images})
+    # visualize.py may draw any functional model's conv1. evaluate.py and serving.export name no file (reported).
+    model_uses("feature-map-output", odd("feature-map-output"), ("predict",),
+               error=("does not give class probabilities", "(None, 26, 26, 4)"))
+    model_uses("feature-map-output", odd("feature-map-output"), ("evaluate", "export"),
+               error=("the model's output has 4 dimensions",), named=False)
+    # It classifies 28x28 images too: a run may hold it. Only the file is checked: both messages give a wrong
+    # reason (predict: "does not take a batch of images"; visualize: "takes NonexNonex1 images but synthetic has
+    # 28x28x1"), reported rather than required.
+    model_uses("any-size-input", odd("any-size-input"), ("predict", "visualize"))
+    model_uses("python-lambda", odd("python-lambda"),
+               error=("cannot load", "layer 'double' (Lambda) holds Python code"))
+    model_uses("two-inputs", odd("two-inputs"), error={
+        "predict": ("takes 2 inputs",), "visualize": ("does not take one batch of images",),
+        "evaluate": ("takes 2 inputs",), "export": ("takes 2 inputs",)})
 
 
-def npz_uses(name: str, make: Callable, visualize_too: bool = True):
-    """The data set as --dataset of train.py (a new run) and of visualize.py (shown with a run's model)."""
+def npz_uses(name: str, make: Callable, visualize_too: bool = True, error=()):
+    """The data set as --dataset of train.py (a new run) and of visualize.py (shown with a run's model); each
+    refusal must name bad.npz and hold `error`'s parts (the same for both scripts, or {script: parts}: then
+    naming the file is up to them)."""
+    errors = error if isinstance(error, dict) else {script: ("/bad.npz", *error) for script in ("train", "visualize")}
     case(f"npz-{name}-train", "train", lambda env: [
-        "--dataset", str(env.file("bad.npz", make(env))), "--dry-run", "--run-dir", str(env.tmp / "run")])
+        "--dataset", str(env.file("bad.npz", make(env))), "--dry-run", "--run-dir", str(env.tmp / "run")],
+        error=errors["train"])
     if visualize_too:
         case(f"npz-{name}-visualize", "visualize", lambda env: [
-            "--run-dir", str(env.run_copy()), "--dataset", str(env.file("bad.npz", make(env))), "--layer", "dense1"])
+            "--run-dir", str(env.run_copy()), "--dataset", str(env.file("bad.npz", make(env))), "--layer", "dense1"],
+            error=errors["visualize"])
 
 
 def npz_family():
+    unreadable = "is not a readable .npz file"  # data/npz.py, for whatever zipfile or numpy cannot read
     for name, damage in damage_kinds("npz", ZIP_SIGNATURE, members=("y_train.npy",)):
-        npz_uses(name, lambda env, d=damage: d(env.world.npz))
+        # No zip signature: data/npz.py says so in its words; after one, the reason is zipfile's or numpy's.
+        member = name.removeprefix("flipped-in-") if name.startswith("flipped-in-") else None
+        reason = f"{unreadable} (it is not a zip archive)" if name == "empty" or name.startswith("noise-") else \
+            unreadable
+        npz_uses(name, lambda env, d=damage: d(env.world.npz), error=(reason,) + ((member,) if member else ()))
     rng = family_rng("npz-compressed")
     for member in ("x_train.npy", "y_test.npy"):
         seed = int(rng.integers(2 ** 31))
         npz_uses(f"compressed-flipped-in-{member}", lambda env, s=seed, m=member: flipped(
-            env.world.npz_compressed, s, *member_span(env.world.npz_compressed, m)))
+            env.world.npz_compressed, s, *member_span(env.world.npz_compressed, m)), error=(unreadable, member))
     seed = int(rng.integers(2 ** 31))
     npz_uses("npy-header-flipped", lambda env, s=seed: flipped(
         env.world.npz, s, member_span(env.world.npz, "x_train.npy")[0] + 8,
-        member_span(env.world.npz, "x_train.npy")[0] + 60))
+        member_span(env.world.npz, "x_train.npy")[0] + 60), error=(unreadable,))
 
     def single_array(env):
         out = io.BytesIO()
@@ -560,40 +636,64 @@ def npz_family():
         array = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(8)
         return rezipped(env.world.npz, {"x_train.npy": array})
 
-    structural = {
-        "a-single-npy-array": single_array,
-        "npy-header-never-closed": header_unclosed,
-        "unknown-zip-compression": lambda env: compression_method(env.world.npz, 99),
-        "pickled-objects": lambda env: npz_bytes(y_train=np.array([{"label": 1}] * 120, dtype=object)),
-        "missing-y_test": lambda env: npz_bytes(y_test=None),
-        "float-pixels": lambda env: npz_bytes(x_train=np.zeros((120, 20, 24), np.float32)),
-        "labels-with-a-gap": lambda env: npz_bytes(y_train=np.arange(120) % 4 * 33),
-        "sentinel-255-label": lambda env: npz_bytes(y_train=np.resize(np.array([0, 1, 2, 255], np.uint8), 120)),
-        "label-2**40": lambda env: npz_bytes(y_train=np.arange(120) % 4 + 2 ** 40),
-        "negative-labels": lambda env: npz_bytes(y_train=np.arange(120) % 4 - 1),
-        "test-label-unseen-in-training": lambda env: npz_bytes(y_test=np.full(40, 7)),
-        "single-class": lambda env: npz_bytes(y_train=np.zeros(120, np.int64), y_test=np.zeros(40, np.int64)),
-        "empty-test-split": lambda env: npz_bytes(x_test=np.zeros((0, 20, 24), np.uint8), y_test=np.zeros(0, int)),
-        "images-1x1": lambda env: npz_bytes(shape=(1, 1)),
-        "images-16x16-too-small-for-the-convnet": lambda env: npz_bytes(shape=(16, 16)),
-        "images-1x10000": lambda env: npz_bytes(shape=(1, 10000), train_count=20, test_count=8),
-        "two-channel-images": lambda env: npz_bytes(shape=(20, 24, 2)),
-        "five-dimensional-images": lambda env: npz_bytes(shape=(20, 24, 1, 1)),
-        "scalar-images": lambda env: npz_bytes(x_train=np.uint8(3)),
-        "text-labels": lambda env: npz_bytes(y_train=np.array(["seven"] * 120)),
-        "boolean-labels": lambda env: npz_bytes(y_train=np.arange(120) % 2 == 0),
-        "two-labels-per-image": lambda env: npz_bytes(y_train=np.zeros((120, 2), np.int64)),
-        "lengths-differ": lambda env: npz_bytes(y_train=np.arange(119) % 4),
-        "shapes-differ": lambda env: npz_bytes(x_test=np.zeros((40, 20, 20), np.uint8)),
+    def too_small(size: str) -> dict:  # train.py's convnet refuses them, visualize.py's run model takes 28x28x1
+        return {"train": ("the convnet needs images of at least 18x18 pixels", f"these are {size}"),
+                "visualize": ("/run/model.keras takes 28x28x1 images", f"/bad.npz has {size}x1")}
+
+    gap = "labels go up to {} but never use"
+    labels_1d = "labels must be a 1-D array of whole numbers"
+    images_shape = "images must be (N, H, W) or (N, H, W, C) with C 1 or 3"
+    structural = {  # name: (bytes, what the refusal must say)
+        "a-single-npy-array": (single_array, ("holds a single array",)),
+        "npy-header-never-closed": (header_unclosed, (unreadable,)),
+        "unknown-zip-compression": (lambda env: compression_method(env.world.npz, 99), (unreadable,)),
+        "pickled-objects": (lambda env: npz_bytes(y_train=np.array([{"label": 1}] * 120, dtype=object)),
+                            ("contains pickled Python objects",)),
+        "missing-y_test": (lambda env: npz_bytes(y_test=None), ("lacks y_test",)),
+        "float-pixels": (lambda env: npz_bytes(x_train=np.zeros((120, 20, 24), np.float32)),
+                         ("x_train has dtype float32", "images must be uint8")),
+        "labels-with-a-gap": (lambda env: npz_bytes(y_train=np.arange(120) % 4 * 33), ("y_train's", gap.format(99))),
+        "sentinel-255-label": (lambda env: npz_bytes(y_train=np.resize(np.array([0, 1, 2, 255], np.uint8), 120)),
+                               ("y_train's", gap.format(255))),
+        "label-2**40": (lambda env: npz_bytes(y_train=np.arange(120) % 4 + 2 ** 40),
+                        (f"y_train has label {2 ** 40 + 3}", "labels must be 0..K-1")),
+        "negative-labels": (lambda env: npz_bytes(y_train=np.arange(120) % 4 - 1),
+                            ("y_train has label -1", "labels must be 0..K-1")),
+        "test-label-unseen-in-training": (lambda env: npz_bytes(y_test=np.full(40, 7)),
+                                          ("y_test has label 7, which never occurs in y_train",)),
+        "single-class": (lambda env: npz_bytes(y_train=np.zeros(120, np.int64), y_test=np.zeros(40, np.int64)),
+                         ("y_train has a single class",)),
+        "empty-test-split": (lambda env: npz_bytes(x_test=np.zeros((0, 20, 24), np.uint8), y_test=np.zeros(0, int)),
+                             ("x_test is empty",)),
+        "images-1x1": (lambda env: npz_bytes(shape=(1, 1)), too_small("1x1")),
+        "images-16x16-too-small-for-the-convnet": (lambda env: npz_bytes(shape=(16, 16)), too_small("16x16")),
+        "images-1x10000": (lambda env: npz_bytes(shape=(1, 10000), train_count=20, test_count=8),
+                           too_small("1x10000")),
+        "two-channel-images": (lambda env: npz_bytes(shape=(20, 24, 2)),
+                               ("x_train has shape (120, 20, 24, 2)", images_shape)),
+        "five-dimensional-images": (lambda env: npz_bytes(shape=(20, 24, 1, 1)),
+                                    ("x_train has shape (120, 20, 24, 1, 1)", images_shape)),
+        "scalar-images": (lambda env: npz_bytes(x_train=np.uint8(3)), ("x_train has shape ()", images_shape)),
+        "text-labels": (lambda env: npz_bytes(y_train=np.array(["seven"] * 120)),
+                        ("y_train has shape (120,) and dtype", labels_1d)),
+        "boolean-labels": (lambda env: npz_bytes(y_train=np.arange(120) % 2 == 0),
+                           ("y_train has shape (120,) and dtype bool", labels_1d)),
+        "two-labels-per-image": (lambda env: npz_bytes(y_train=np.zeros((120, 2), np.int64)),
+                                 ("y_train has shape (120, 2)", labels_1d)),
+        "lengths-differ": (lambda env: npz_bytes(y_train=np.arange(119) % 4),
+                           ("y_train has 119 labels for 120 images",)),
+        "shapes-differ": (lambda env: npz_bytes(x_test=np.zeros((40, 20, 20), np.uint8)),
+                          ("x_test images are (20, 20, 1)", "both splits need one shape")),
     }
     # Both scripts read the file through data/npz.py: every other one goes to visualize.py as well.
-    for number, (name, make) in enumerate(structural.items()):
-        npz_uses(name, make, visualize_too=number % 2 == 0)
+    for number, (name, (make, error)) in enumerate(structural.items()):
+        npz_uses(name, make, visualize_too=number % 2 == 0, error=error)
 
 
 def data_dir_uses(kind: str, name: str, dataset: str, make: Callable,
-                  scripts=("train", "visualize", "evaluate", "export")):
-    """A damaged --data-dir for every script that reads one; `make(env)` writes it and returns its path."""
+                  scripts=("train", "visualize", "evaluate", "export"), error=()):
+    """A damaged --data-dir for every script that reads one; `make(env)` writes it and returns its path; each
+    refusal must hold `error`'s parts (as a rule the damaged file's name and what is wrong with it)."""
     model = {"mnist": None, "svhn": "street"}[dataset]
 
     def train_setup(env):
@@ -610,13 +710,16 @@ def data_dir_uses(kind: str, name: str, dataset: str, make: Callable,
 
     setups = {"train": train_setup, "visualize": visualize_setup, "evaluate": run_setup, "export": run_setup}
     for script in scripts:
-        case(f"{kind}-{name}-{script}", script, setups[script])
+        case(f"{kind}-{name}-{script}", script, setups[script], error=error)
+
+
+NOT_PUBLISHED = "is corrupt or not the published file"  # data/files.py's checksum check
 
 
 def damaged_official_files(dataset: str, kinds: list[tuple[str, Callable]], names: list[str],
                            checksums: dict[str, str]):
     """For each damage kind, a data folder with that damage done to one of `names` (each in turn), the others
-    intact, and the intact files' md5s standing in for the published ones."""
+    intact, and the intact files' md5s standing in for the published ones: the checksum check refuses the file."""
     for number, (name, damage) in enumerate(kinds):
         target = names[number % len(names)]
 
@@ -626,7 +729,7 @@ def damaged_official_files(dataset: str, kinds: list[tuple[str, Callable]], name
             return env.data_dir({**files, target: damage(files[target])})
 
         short = re.split(r"-idx|_32x32", target)[0]  # train-images, t10k-labels, train, test
-        data_dir_uses(dataset, f"{name}-{short}", dataset, make)
+        data_dir_uses(dataset, f"{name}-{short}", dataset, make, error=(f"/data/{target}", NOT_PUBLISHED))
 
 
 def mnist_family():
@@ -651,34 +754,51 @@ def mnist_family():
             files["t10k-images-idx3-ubyte.gz"], files["train-images-idx3-ubyte.gz"]
         return env.data_dir(files)
 
-    for name, make in {"one-file-missing": three_files, "a-foreign-mnist.npz": foreign_npz,
-                       "train-and-test-swapped": swapped}.items():
-        data_dir_uses("mnist", name, "mnist", make)
+    for name, make, error in [
+            ("one-file-missing", three_files, ("/data has only some MNIST IDX files", "add t10k-labels-idx1-ubyte.gz")),
+            ("a-foreign-mnist.npz", foreign_npz, ("/data/mnist.npz", NOT_PUBLISHED)),
+            # Either image file may be the first one checked.
+            ("train-and-test-swapped", swapped,
+             (either("/data/train-images-idx3-ubyte.gz", "/data/t10k-images-idx3-ubyte.gz"), NOT_PUBLISHED))]:
+        data_dir_uses("mnist", name, "mnist", make, error=error)
 
     # The parsers behind the checks, on files the checks would have refused.
-    parsed = {
-        "gzip-cut-short": {"train-labels-idx1-ubyte.gz": lambda c: c[:len(c) // 2]},
-        "gzip-body-flipped": {"t10k-images-idx3-ubyte.gz": lambda c: flipped(c, 6, 12, len(c) - 8)},
-        "not-gzip-at-all": {"t10k-labels-idx1-ubyte.gz": lambda c: noise(7, 100)},
-        "float-type-code": {"train-images-idx3-ubyte.gz": lambda c: idx_bytes(
+    unreadable = "cannot be read"  # gzip's complaint, in data/mnist.py's words
+    too_short = "but its header promises"
+    not_mnist_npz = "is not a readable MNIST archive"
+    parsed = {  # name: (damages, what the refusal must say)
+        "gzip-cut-short": ({"train-labels-idx1-ubyte.gz": lambda c: c[:len(c) // 2]},
+                           ("/data/train-labels-idx1-ubyte.gz", unreadable)),
+        "gzip-body-flipped": ({"t10k-images-idx3-ubyte.gz": lambda c: flipped(c, 6, 12, len(c) - 8)},
+                              ("/data/t10k-images-idx3-ubyte.gz", unreadable)),
+        "not-gzip-at-all": ({"t10k-labels-idx1-ubyte.gz": lambda c: noise(7, 100)},
+                            ("/data/t10k-labels-idx1-ubyte.gz", unreadable)),
+        "float-type-code": ({"train-images-idx3-ubyte.gz": lambda c: idx_bytes(
             np.zeros((30, 28, 28), np.uint8), type_code=0x0D)},
-        "header-promises-more": {"train-images-idx3-ubyte.gz": lambda c: gzip.compress(
-            gzip.decompress(c)[:-100])},
-        "header-sizes-2**32-1": {"train-images-idx3-ubyte.gz": lambda c: gzip.compress(
-            bytes([0, 0, 8, 3]) + b"\xff" * 12)},
-        "labels-beyond-9": {"train-labels-idx1-ubyte.gz": lambda c: idx_bytes(
-            (np.arange(30) % 12).astype(np.uint8))},
-        "fewer-labels-than-images": {"train-labels-idx1-ubyte.gz": lambda c: idx_bytes(np.zeros(29, np.uint8))},
-        "labels-three-dimensional": {"t10k-labels-idx1-ubyte.gz": lambda c: idx_bytes(
+            ("/data/train-images-idx3-ubyte.gz", "is not an IDX file of 3-dimensional unsigned bytes")),
+        "header-promises-more": ({"train-images-idx3-ubyte.gz": lambda c: gzip.compress(
+            gzip.decompress(c)[:-100])}, ("/data/train-images-idx3-ubyte.gz", too_short)),
+        "header-sizes-2**32-1": ({"train-images-idx3-ubyte.gz": lambda c: gzip.compress(
+            bytes([0, 0, 8, 3]) + b"\xff" * 12)}, ("/data/train-images-idx3-ubyte.gz", too_short)),
+        "labels-beyond-9": ({"train-labels-idx1-ubyte.gz": lambda c: idx_bytes(
+            (np.arange(30) % 12).astype(np.uint8))}, ("MNIST labels in", "/data go beyond 9")),
+        "fewer-labels-than-images": ({"train-labels-idx1-ubyte.gz": lambda c: idx_bytes(np.zeros(29, np.uint8))},
+                                     ("/data has 30 images but 29 labels",)),
+        "labels-three-dimensional": ({"t10k-labels-idx1-ubyte.gz": lambda c: idx_bytes(
             np.zeros((20, 1, 1), np.uint8))},
-        "images-5x5": {"train-images-idx3-ubyte.gz": lambda c: idx_bytes(np.full((30, 5, 5), 9, np.uint8)),
-                       "t10k-images-idx3-ubyte.gz": lambda c: idx_bytes(np.zeros((20, 5, 5), np.uint8))},
-        "no-training-images": {"train-images-idx3-ubyte.gz": lambda c: idx_bytes(np.zeros((0, 28, 28), np.uint8)),
-                               "train-labels-idx1-ubyte.gz": lambda c: idx_bytes(np.zeros(0, np.uint8))},
-        "mnist.npz-without-y_test": {"mnist.npz": lambda c: npz_bytes(shape=(28, 28), y_test=None)},
-        "mnist.npz-noise": {"mnist.npz": lambda c: noise(8, 3000, ZIP_SIGNATURE)},
+            ("/data/t10k-labels-idx1-ubyte.gz", "is not an IDX file of 1-dimensional unsigned bytes")),
+        "images-5x5": ({"train-images-idx3-ubyte.gz": lambda c: idx_bytes(np.full((30, 5, 5), 9, np.uint8)),
+                        "t10k-images-idx3-ubyte.gz": lambda c: idx_bytes(np.zeros((20, 5, 5), np.uint8))},
+                       ("MNIST's training images in", "/data are (30, 5, 5), not N > 0 images of 28x28")),
+        "no-training-images": ({"train-images-idx3-ubyte.gz": lambda c: idx_bytes(np.zeros((0, 28, 28), np.uint8)),
+                                "train-labels-idx1-ubyte.gz": lambda c: idx_bytes(np.zeros(0, np.uint8))},
+                               ("MNIST's training images in", "/data are (0, 28, 28)")),
+        "mnist.npz-without-y_test": ({"mnist.npz": lambda c: npz_bytes(shape=(28, 28), y_test=None)},
+                                     ("/data/mnist.npz", not_mnist_npz, "y_test")),
+        "mnist.npz-noise": ({"mnist.npz": lambda c: noise(8, 3000, ZIP_SIGNATURE)},
+                            ("/data/mnist.npz", not_mnist_npz)),
     }
-    for name, damages in parsed.items():
+    for name, (damages, error) in parsed.items():
         def make(env, damages=damages):
             env.skip_checksums()
             files = dict(env.world.mnist)
@@ -686,7 +806,7 @@ def mnist_family():
                 files[target] = damage(files.get(target, b""))
             return env.data_dir(files)
 
-        data_dir_uses("mnist-parser", name, "mnist", make, scripts=("train", "evaluate"))
+        data_dir_uses("mnist-parser", name, "mnist", make, scripts=("train", "evaluate"), error=error)
 
     # The real files, when DIGITS_DATA_DIR has them: three intact, one damaged copy.
     for name, target, damage in [("real-labels-cut-short", "train-labels-idx1-ubyte.gz", lambda c: c[:10000]),
@@ -705,7 +825,7 @@ def mnist_family():
                     (folder / each).symlink_to(source)
             return folder
 
-        data_dir_uses("mnist", name, "mnist", make, scripts=("train",))
+        data_dir_uses("mnist", name, "mnist", make, scripts=("train",), error=(f"/real data/{target}", NOT_PUBLISHED))
 
 
 def svhn_family():
@@ -717,27 +837,36 @@ def svhn_family():
         env.trust(env.world.svhn, data.svhn.MD5)
         return env.data_dir({"train_32x32.mat": env.world.svhn["train_32x32.mat"]})
 
-    data_dir_uses("svhn", "test-file-missing", "svhn", test_missing)
+    data_dir_uses("svhn", "test-file-missing", "svhn", test_missing,
+                  error=("test_32x32.mat not found in", "/data", "the download from"))
 
     # Only well-formed files and clean cuts here: on random bytes scipy.io.loadmat can kill the process with a
     # segmentation fault (scipy 1.17.1), which the md5 check before parsing keeps away from users.
-    parsed = {
-        "cut-short": lambda: mat_bytes(30)[:3000],
-        "float-images": lambda: mat_bytes(30, images=np.zeros((32, 32, 3, 30), np.float64)),
-        "28x28x1-images": lambda: mat_bytes(30, images=np.zeros((28, 28, 1, 30), np.uint8)),
-        "no-labels": lambda: mat_bytes(30, labels=False),
-        "labels-0": lambda: mat_bytes(30, labels=np.zeros((30, 1), np.uint8)),
-        "labels-11": lambda: mat_bytes(30, labels=np.full((30, 1), 11, np.uint8)),
-        "fewer-labels": lambda: mat_bytes(30, labels=np.ones((29, 1), np.uint8)),
-        "three-dimensional-images": lambda: mat_bytes(30, images=np.zeros((32, 32, 90), np.uint8)),
-        "no-images": lambda: mat_bytes(0),
+    train_file = "/data/train_32x32.mat"
+    parsed = {  # name: (train_32x32.mat's bytes, what the refusal must say)
+        "cut-short": (lambda: mat_bytes(30)[:3000], (train_file, "is not a readable SVHN .mat file")),
+        "float-images": (lambda: mat_bytes(30, images=np.zeros((32, 32, 3, 30), np.float64)),
+                         (train_file, "holds X of shape (32, 32, 3, 30) and type float64")),
+        "28x28x1-images": (lambda: mat_bytes(30, images=np.zeros((28, 28, 1, 30), np.uint8)),
+                           (train_file, "holds X of shape (28, 28, 1, 30)")),
+        # The reason in parentheses is only scipy's KeyError, "('y')" (reported): required are the file and its
+        # being unreadable.
+        "no-labels": (lambda: mat_bytes(30, labels=False), (train_file, "is not a readable SVHN .mat file")),
+        "labels-0": (lambda: mat_bytes(30, labels=np.zeros((30, 1), np.uint8)), (train_file, "labels outside 1..10")),
+        "labels-11": (lambda: mat_bytes(30, labels=np.full((30, 1), 11, np.uint8)),
+                      (train_file, "labels outside 1..10")),
+        "fewer-labels": (lambda: mat_bytes(30, labels=np.ones((29, 1), np.uint8)),
+                         (train_file, "has 30 images but 29 labels")),
+        "three-dimensional-images": (lambda: mat_bytes(30, images=np.zeros((32, 32, 90), np.uint8)),
+                                     (train_file, "has no image array X of shape (32, 32, 3, N)")),
+        "no-images": (lambda: mat_bytes(0), ("SVHN's training files in", "/data hold no images")),
     }
-    for name, make_train in parsed.items():
+    for name, (make_train, error) in parsed.items():
         def make(env, make_train=make_train):
             env.skip_checksums()
             return env.data_dir({**env.world.svhn, "train_32x32.mat": make_train()})
 
-        data_dir_uses("svhn-parser", name, "svhn", make, scripts=("train", "evaluate"))
+        data_dir_uses("svhn-parser", name, "svhn", make, scripts=("train", "evaluate"), error=error)
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -751,66 +880,84 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 def image_family():
-    def predict_on(name: str, make: Callable, suffix=".png", model=None, expect="refused", extra=()):
+    def predict_on(name: str, make: Callable, suffix=".png", model=None, expect="refused", extra=(), error=(),
+                   named=True):
+        """`error`: what a refusal must say besides the image's name, photo`suffix` (unless not `named`: then
+        `make` gives the path, and `error` names it)."""
         def setup(env):
             source = env.world.street_model if model == "street" else env.world.small_model
             image = make(env) if callable(make) else make
             path = image if isinstance(image, Path) else env.file(f"photo{suffix}", image)
             return ["--model-file", str(env.model_copy(source=source)), *extra, str(path)]
 
-        case(f"image-{name}", "predict", setup, expect)
+        case(f"image-{name}", "predict", setup, expect,
+             error=((f"/photo{suffix}",) if named and expect != "succeeds" else ()) + tuple(error))
 
+    # data/photos.py's words: Pillow cannot tell the format, or it can but the pixels are damaged.
+    unknown = "not an image Pillow can read"
+    damaged = "the image data is damaged"
+    reasons = {"empty": "the file is empty", "noise-": unknown, "magic-then-noise": either(unknown, damaged),
+               "first-": either(unknown, damaged), "cut-at-": either(unknown, damaged)}
     for fmt, magic, suffix in [("png", PNG_SIGNATURE, ".png"), ("jpeg", b"\xff\xd8\xff\xe0", ".jpg")]:
         for name, damage in damage_kinds(f"image-{fmt}", magic):
             if name != "last-byte-missing":  # the pixels are all there: Pillow reads the image, rightly
-                predict_on(f"{fmt}-{name}", lambda env, d=damage, f=fmt: d(getattr(env.world, f)), suffix)
+                predict_on(f"{fmt}-{name}", lambda env, d=damage, f=fmt: d(getattr(env.world, f)), suffix,
+                           error=(for_kind(name, reasons),))
 
     def idat_flipped(env):
         content = env.world.png
         start = content.index(b"IDAT") + 4
         return flipped(content, 11, start, start + 50)
 
-    predict_on("png-pixel-data-flipped", idat_flipped)
+    predict_on("png-pixel-data-flipped", idat_flipped, error=(damaged,))
     for fmt, magic in [("gif", b"GIF89a"), ("bmp", b"BM"), ("tiff", b"II*\x00"), ("ico", b"\x00\x00\x01\x00"),
                        ("webp", b"RIFF\x00\x10\x00\x00WEBPVP8 "), ("psd", b"8BPS\x00\x01"), ("pdf", b"%PDF-1.4\n")]:
         for length in (30, 3000):
-            predict_on(f"{fmt}-header-then-noise-{length}", noise(hash_seed(fmt, length), length, magic), f".{fmt}")
+            predict_on(f"{fmt}-header-then-noise-{length}", noise(hash_seed(fmt, length), length, magic), f".{fmt}",
+                       error=(either(unknown, damaged),))
     # Extreme sizes.
+    too_small = "pixels is too small to show a digit"
     rng = family_rng("image-sizes")
     for height, width in [(1, 1), (1, 10000), (10000, 1), (2, 3)]:
         pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
-        predict_on(f"{height}x{width}-pixels", encoded(pixels, "PNG"))
-        predict_on(f"{height}x{width}-pixels-street-model", encoded(pixels, "PNG"), model="street")
-    predict_on("header-claims-100000x100000", png_header_only(100000, 100000))
-    predict_on("header-claims-100000x100000-street-model", png_header_only(100000, 100000), model="street")
-    predict_on("header-claims-0x5", png_header_only(0, 5))
-    predict_on("header-claims-3000x3000-no-pixel-data", png_header_only(3000, 3000))
-    predict_on("blank-page", encoded(np.full((60, 40), 200, np.uint8), "PNG"))
-    predict_on("a-text-file", b"this is a note, not a picture\n", ".png")
-    predict_on("a-folder", lambda env: (env.tmp / "photos.png").mkdir() or env.tmp / "photos.png")
-    predict_on("a-fifo", lambda env: os.mkfifo(env.tmp / "pipe.png") or env.tmp / "pipe.png")
-    predict_on("dev-zero", Path("/dev/zero"))
+        size = f"{width}x{height} {too_small}"  # width x height, as Pillow gives them
+        predict_on(f"{height}x{width}-pixels", encoded(pixels, "PNG"), error=(size,))
+        predict_on(f"{height}x{width}-pixels-street-model", encoded(pixels, "PNG"), model="street", error=(size,))
+    too_large = "too large to decode safely"
+    predict_on("header-claims-100000x100000", png_header_only(100000, 100000), error=(too_large,))
+    predict_on("header-claims-100000x100000-street-model", png_header_only(100000, 100000), model="street",
+               error=(too_large,))
+    predict_on("header-claims-0x5", png_header_only(0, 5), error=(unknown,))
+    predict_on("header-claims-3000x3000-no-pixel-data", png_header_only(3000, 3000), error=(damaged,))
+    predict_on("blank-page", encoded(np.full((60, 40), 200, np.uint8), "PNG"), error=("no digit found",))
+    predict_on("a-text-file", b"this is a note, not a picture\n", ".png", error=(unknown,))
+    predict_on("a-folder", lambda env: (env.tmp / "photos.png").mkdir() or env.tmp / "photos.png",
+               error=("/photos.png: is a folder",), named=False)
+    predict_on("a-fifo", lambda env: os.mkfifo(env.tmp / "pipe.png") or env.tmp / "pipe.png",
+               error=("/pipe.png: is not a regular file",), named=False)
+    predict_on("dev-zero", Path("/dev/zero"), error=("/dev/zero: is not a regular file",), named=False)
     predict_on("a-link-to-nowhere", lambda env: (env.tmp / "gone.png").symlink_to(env.tmp / "nothing") or
-               env.tmp / "gone.png")
+               env.tmp / "gone.png", error=("/gone.png: no such file",), named=False)
     predict_on("a-link-loop", lambda env: (env.tmp / "loop.png").symlink_to(env.tmp / "loop.png") or
-               env.tmp / "loop.png")
+               env.tmp / "loop.png", error=("/loop.png: cannot be opened",), named=False)
     # A usable picture of extreme proportions must be read, whichever model, without memory to spare.
     wide = np.full((12, 20000), 220, np.uint8)
     wide[2:10, 9990:9996] = 20
     predict_on("12x20000-with-a-stroke-street-model", encoded(wide, "PNG"), model="street", expect="succeeds")
     # --json reports an unusable image on stdout; stderr stays empty.
-    predict_on("noise-json", noise(12, 500), extra=["--json"], expect="json-refused")
-    predict_on("1x1-json", encoded(np.zeros((1, 1), np.uint8), "PNG"), extra=["--json"], expect="json-refused")
+    predict_on("noise-json", noise(12, 500), extra=["--json"], expect="json-refused", error=(unknown,))
+    predict_on("1x1-json", encoded(np.zeros((1, 1), np.uint8), "PNG"), extra=["--json"], expect="json-refused",
+               error=(f"1x1 {too_small}",))
 
     def one_good_one_bad(env):
         return ["--model-file", str(env.reader_copy()), str(env.file("good.png", env.world.png)),
                 str(env.file("bad.png", noise(13, 700)))]
 
-    case("image-one-good-one-bad", "predict", one_good_one_bad)
+    case("image-one-good-one-bad", "predict", one_good_one_bad, error=("/bad.png", unknown))
 
 
 def json_family():
-    def config_uses(name: str, make: Callable, scripts: tuple[str, ...]):
+    def config_uses(name: str, make: Callable, scripts: tuple[str, ...], error: tuple):
         for script in scripts:
             def setup(env, script=script):
                 run = env.run_copy()
@@ -823,7 +970,7 @@ def json_family():
                                                       json.dumps(content).encode())
                 return ["--run-dir", str(run)] + (["--layer", "dense1"] if script == "visualize" else [])
 
-            case(f"config-{name}-{script}", script, setup)
+            case(f"config-{name}-{script}", script, setup, error=error)
 
     # A file that is no JSON object fails where every script reads it (harness/runs.py): one script in turn.
     readers = ["evaluate", "export", "visualize"]
@@ -837,8 +984,10 @@ def json_family():
         ("not-utf-8", lambda config: b"\xff\xfe" + json.dumps(config).encode("utf-16-le")),
         ("a-folder", lambda config: None),
     ]
+    no_data_set = ("/run/config.json names no data set",)  # a JSON object, but no run's (harness/runs.py)
     for number, (name, make) in enumerate(whole):
-        config_uses(name, make, (readers[number % len(readers)],))
+        config_uses(name, make, (readers[number % len(readers)],), no_data_set if name == "marker-only" else
+                    ("/run is not a run written by train.py", "its config.json is missing, damaged or not ours"))
     # A wrong value in one entry fails where each script uses it: every script.
     fields = {
         "no-dataset": ("dataset", ...), "dataset-a-number": ("dataset", 5), "dataset-null": ("dataset", None),
@@ -850,7 +999,14 @@ def json_family():
         "validation_fraction-text": ("validation_fraction", "tenth"),
         "validation_fraction-2": ("validation_fraction", 2),
     }
+    records = {"limit": "the image limit", "data_dir": "the data folder",
+               "validation_fraction": "the validation fraction"}  # what each entry is called in the error
+    errors = {"dataset-unknown": ("unknown dataset 'cifar10'",),  # config.json is not named (reported)
+              "dataset-a-missing-npz": ("/nowhere/digits.npz, which is no longer there", "/run/config.json")}
     for name, (key, value) in fields.items():
+        error = errors.get(name) or (no_data_set if key == "dataset" else
+                                     (f"/run/config.json records {records[key]} {value!r}, not a",))
+
         def edit(config, key=key, value=value):
             if value is ...:
                 config.pop(key)
@@ -859,25 +1015,27 @@ def json_family():
             return json.dumps(config).encode()  # json writes float("inf") as the token Infinity, read back as inf
 
         # Only python -m serving.export reads validation_fraction (to pick the int8 calibration images).
-        config_uses(name, edit, ("export",) if key == "validation_fraction" else ("evaluate", "export", "visualize"))
+        config_uses(name, edit, ("export",) if key == "validation_fraction" else ("evaluate", "export", "visualize"),
+                    error)
 
-    def metrics_uses(name: str, content: bytes):
+    def metrics_uses(name: str, content: bytes, error: str):
         def setup(env):
             run = env.run_copy()
             (run / "metrics.json").write_bytes(content)
             return ["--run-dir", str(run), "--report"]
 
-        case(f"metrics-{name}-visualize", "visualize", setup)
+        case(f"metrics-{name}-visualize", "visualize", setup, error=("/run/metrics.json", error))
 
     rng = family_rng("metrics")
-    metrics_uses("noise", noise(int(rng.integers(2 ** 31)), 200))
-    metrics_uses("cut-short", b'{"test_accuracy": 0.18, "test_lo')
-    metrics_uses("a-list", b"[0.18]")
-    metrics_uses("a-string", b'"accurate"')
-    metrics_uses("accuracy-text", b'{"test_accuracy": "high"}')
-    metrics_uses("accuracy-null", b'{"test_accuracy": null}')
-    metrics_uses("accuracy-nan", b'{"test_accuracy": NaN}')
-    metrics_uses("deeply-nested", b'{"test_accuracy": ' + b"[" * 100000 + b"]" * 100000 + b"}")
+    unreadable, not_object, accuracy = "cannot read", "not an object", "records the test accuracy"
+    metrics_uses("noise", noise(int(rng.integers(2 ** 31)), 200), unreadable)
+    metrics_uses("cut-short", b'{"test_accuracy": 0.18, "test_lo', unreadable)
+    metrics_uses("a-list", b"[0.18]", not_object)
+    metrics_uses("a-string", b'"accurate"', not_object)
+    metrics_uses("accuracy-text", b'{"test_accuracy": "high"}', f"{accuracy} 'high'")
+    metrics_uses("accuracy-null", b'{"test_accuracy": null}', f"{accuracy} None")
+    metrics_uses("accuracy-nan", b'{"test_accuracy": NaN}', f"{accuracy} nan")
+    metrics_uses("deeply-nested", b'{"test_accuracy": ' + b"[" * 100000 + b"]" * 100000 + b"}", unreadable)
 
 
 BAD_WHOLE_NUMBERS = ["-1", "0", "nan", "inf", "1.5", "abc", "", "1e3", "0x10"]
@@ -886,10 +1044,20 @@ BAD_FRACTIONS = ["-0.1", "1", "1.5", "nan", "inf", "abc"]
 
 
 def flag_family():
-    def flags(script: str, argv_tail: list[str], prefix: Callable = lambda env: [], name=None):
+    def flags(script: str, argv_tail: list[str], prefix: Callable = lambda env: [], name=None, error=None):
+        """`error` by default: the flag whose value was bad (the tail's first: --flag=value or --flag value),
+        "must be" and the value."""
         name = name or " ".join(argv_tail) or "(none)"
-        case(f"flag-{script}-{name}", script, lambda env: prefix(env) + argv_tail)
+        if error is None:
+            flag, value = argv_tail[0].split("=", 1) if "=" in argv_tail[0] else argv_tail[:2]
+            error = (f"argument {flag}: must be", f"not {value!r}")
+        case(f"flag-{script}-{name}", script, lambda env: prefix(env) + argv_tail, error=error)
 
+    def parser_says(flag: str, says: str) -> tuple:  # argparse's own errors, in harness/cli.py's one line
+        return f"argument {flag}: ", says
+
+    unknown_word = lambda word: ("unrecognized arguments: ", word)  # noqa: E731
+    no_value = lambda flag: parser_says(flag, "expected one argument")  # noqa: E731
     train_prefix = lambda env: ["--dataset", "synthetic", "--dry-run", "--run-dir", str(env.tmp / "run")]  # noqa: E731
     for flag in ("--epochs", "--batch-size", "--limit", "--cpu-replicas"):
         for value in BAD_WHOLE_NUMBERS:
@@ -901,10 +1069,18 @@ def flag_family():
         flags("train", [f"--validation-fraction={value}"], train_prefix)
     for value in ["abc", "1.5", ""]:
         flags("train", [f"--seed={value}"], train_prefix)
-    for tail in (["--model", "resnet"], ["--augment", "rotate"], ["--distribute", "tpu"], ["--dataset", "cifar10"],
-                 ["--dataset", ""], ["--dataset", "digits.zip"], ["--no-such-flag"], ["stray-word"], ["--epochs"],
-                 ["--dry-run=yes"], ["--run-dir"]):
-        flags("train", tail, train_prefix)
+    unknown_dataset = lambda name: parser_says("--dataset", f"unknown dataset {name!r}")  # noqa: E731
+    for tail, error in ((["--model", "resnet"], parser_says("--model", "invalid choice: 'resnet'")),
+                        (["--augment", "rotate"], parser_says("--augment", "invalid choice: 'rotate'")),
+                        (["--distribute", "tpu"], parser_says("--distribute", "invalid choice: 'tpu'")),
+                        (["--dataset", "cifar10"], unknown_dataset("cifar10")),
+                        (["--dataset", ""], unknown_dataset("")),
+                        (["--dataset", "digits.zip"], unknown_dataset("digits.zip")),
+                        (["--no-such-flag"], unknown_word("--no-such-flag")),
+                        (["stray-word"], unknown_word("stray-word")), (["--epochs"], no_value("--epochs")),
+                        (["--dry-run=yes"], parser_says("--dry-run", "ignored explicit argument 'yes'")),
+                        (["--run-dir"], no_value("--run-dir"))):
+        flags("train", tail, train_prefix, error=error)
     # Values the parser lets through, to the places that use them.
     flags("train", ["--seed", "-1"], train_prefix)
     flags("train", ["--seed", "99999999999999999999"], train_prefix)
@@ -915,33 +1091,51 @@ def flag_family():
 
     for value in BAD_WHOLE_NUMBERS:
         flags("evaluate", [f"--max-mistakes={value}"])
-    for tail in (["--run-dir"], ["--no-such-flag"], ["stray-word"], ["--data-dir"]):
-        flags("evaluate", tail)
+    for tail, error in ((["--run-dir"], no_value("--run-dir")), (["--no-such-flag"], unknown_word("--no-such-flag")),
+                        (["stray-word"], unknown_word("stray-word")), (["--data-dir"], no_value("--data-dir"))):
+        flags("evaluate", tail, error=error)
 
     run = lambda env: ["--run-dir", str(env.run_copy())]  # noqa: E731
+    both_dirs = parser_says("--model-file", "not allowed with argument --run-dir")
     for flag in ("--images", "--top-k", "--units"):
         for value in ["-1", "0", "nan", "abc", "1e3"]:
             flags("visualize", [f"{flag}={value}"], run)
-    for tail in (["--probe-images", "5"], ["--probe-images", "0", "5"], ["--probe-images", "-1", "5"],
-                 ["--probe-images", "5", "abc"], ["--seed", "abc"], ["--dataset", "cifar10"],
-                 ["--model-file", "model.keras"], ["--no-such-flag"], ["stray-word"], ["--layer"]):
-        flags("visualize", tail, run)
-    for tail in (["--layer", "no_such_layer"], ["--layer", ""], ["--layer", "conv1/inner"], ["--layer", "/"],
-                 ["--layer", "flatten"], ["--seed", "-1", "--layer", "conv1"],
-                 ["--seed", "99999999999999999999", "--layer", "conv1"]):
-        flags("visualize", tail, run)
+    for tail, error in ((["--probe-images", "5"], parser_says("--probe-images", "expected 2 arguments")),
+                        (["--probe-images", "0", "5"], parser_says("--probe-images", "must be")),
+                        (["--probe-images", "-1", "5"], parser_says("--probe-images", "must be")),
+                        (["--probe-images", "5", "abc"], parser_says("--probe-images", "must be")),
+                        (["--seed", "abc"], parser_says("--seed", "must be")),
+                        (["--dataset", "cifar10"], unknown_dataset("cifar10")),
+                        (["--model-file", "model.keras"], both_dirs),
+                        (["--no-such-flag"], unknown_word("--no-such-flag")),
+                        (["stray-word"], unknown_word("stray-word")), (["--layer"], no_value("--layer"))):
+        flags("visualize", tail, run, error=error)
+    unknown_layer = lambda name: (f"unknown layer {name!r}; valid layers: ",)  # noqa: E731
+    for tail, error in ((["--layer", "no_such_layer"], unknown_layer("no_such_layer")),
+                        (["--layer", ""], unknown_layer("")),
+                        (["--layer", "conv1/inner"], unknown_layer("conv1/inner")),
+                        (["--layer", "/"], unknown_layer("/")),
+                        (["--layer", "flatten"], ("flatten has no weights or units to show",)),
+                        (["--seed", "-1", "--layer", "conv1"], parser_says("--seed", "must be")),
+                        (["--seed", "99999999999999999999", "--layer", "conv1"], parser_says("--seed", "must be"))):
+        flags("visualize", tail, run, error=error)
 
     image = lambda env: [str(env.file("digit.png", env.world.png))]  # noqa: E731
     model = lambda env: ["--model-file", str(env.reader_copy())] + image(env)  # noqa: E731
-    flags("predict", [], name="no-image")
-    for tail in (["--run-dir", "run", "--model-file", "model.keras"], ["--no-such-flag"], ["--show-dir"],
-                 ["--json=yes"]):
-        flags("predict", tail, image)
-    flags("predict", ["--run-dir", "no such run"], image)
-    flags("predict", ["--show", "--show-dir", "digit.png/inside"], model, name="--show-dir-inside-a-file")
+    flags("predict", [], name="no-image", error=("the following arguments are required: IMAGE",))
+    for tail, error in ((["--run-dir", "run", "--model-file", "model.keras"], both_dirs),
+                        (["--no-such-flag"], unknown_word("--no-such-flag")), (["--show-dir"], no_value("--show-dir")),
+                        (["--json=yes"], parser_says("--json", "ignored explicit argument 'yes'"))):
+        flags("predict", tail, image, error=error)
+    flags("predict", ["--run-dir", "no such run"], image, error=("no model file no such run/model.keras",))
+    flags("predict", ["--show", "--show-dir", "digit.png/inside"], model, name="--show-dir-inside-a-file",
+          error=("digit.png/inside", "Not a directory"))
 
-    for tail in ([], ["--no-such-flag"], ["--run-dir"], ["stray-word"], ["--data-dir"]):
-        flags("export", tail)
+    # No --run-dir: the default run, which the case's empty folder does not hold.
+    flags("export", [], error=("no trained model in runs/",))
+    for tail, error in ((["--no-such-flag"], unknown_word("--no-such-flag")), (["--run-dir"], no_value("--run-dir")),
+                        (["stray-word"], unknown_word("stray-word")), (["--data-dir"], no_value("--data-dir"))):
+        flags("export", tail, error=error)
 
 
 def read_only(env, folder: Path) -> Path:
@@ -969,88 +1163,118 @@ def place_family():
          "succeeds")
     # Missing ones in such places.
     case("place-missing-image-in-dossier-été", "predict", lambda env: [
-        "--model-file", str(env.reader_copy()), str(env.tmp / "dossier été" / "manquant 数字.png")])
+        "--model-file", str(env.reader_copy()), str(env.tmp / "dossier été" / "manquant 数字.png")],
+        error="/dossier été/manquant 数字.png: no such file")
     case("place-missing-image-named-with-a-newline", "predict", lambda env: [
-        "--model-file", str(env.reader_copy()), str(env.tmp / "ligne\nnouvelle.png")])
+        "--model-file", str(env.reader_copy()), str(env.tmp / "ligne\nnouvelle.png")],
+        error=("/ligne\\nnouvelle.png", "no such file"))  # the name as Python writes it, the newline escaped
     case("place-missing-model-in-dossier-été", "predict", lambda env: [
-        "--model-file", str(env.tmp / "dossier été" / "模型.keras"), str(env.file("digit.png", env.world.png))])
+        "--model-file", str(env.tmp / "dossier été" / "模型.keras"), str(env.file("digit.png", env.world.png))],
+        error=("no model file /", "/dossier été/模型.keras"))
     case("place-missing-npz-in-données-été", "train", lambda env: [
-        "--dataset", str(env.tmp / "données été" / "chiffres 7.npz"), "--run-dir", str(env.tmp / "run")])
+        "--dataset", str(env.tmp / "données été" / "chiffres 7.npz"), "--run-dir", str(env.tmp / "run")],
+        error="/données été/chiffres 7.npz does not exist")
     case("place-damaged-npz-in-données-été", "train", lambda env: [
         "--dataset", str(env.file("données été/chiffres 7.npz", noise(14, 900, ZIP_SIGNATURE))),
-        "--run-dir", str(env.tmp / "sorties été" / "运行 1")])
+        "--run-dir", str(env.tmp / "sorties été" / "运行 1")],
+        error="/données été/chiffres 7.npz is not a readable .npz")
     for script in ("evaluate", "export"):
         case(f"place-missing-run-in-dossier-été-{script}", script, lambda env: [
-            "--run-dir", str(env.tmp / "dossier été" / "运行 1")])
+            "--run-dir", str(env.tmp / "dossier été" / "运行 1")],
+            error=("no trained model in /", "/dossier été/运行 1"))
         case(f"place-damaged-run-in-dossier-été-{script}", script, lambda env: [
-            "--run-dir", str(env.edit_config(env.run_copy("dossier été/运行 1"), dataset=["été"]))])
+            "--run-dir", str(env.edit_config(env.run_copy("dossier été/运行 1"), dataset=["été"]))],
+            error="/dossier été/运行 1/config.json names no data set")
     case("place-missing-model-in-dossier-été-visualize", "visualize", lambda env: [
-        "--model-file", str(env.tmp / "dossier été" / "模型.keras")])
+        "--model-file", str(env.tmp / "dossier été" / "模型.keras")],
+        error=("no model file /", "/dossier été/模型.keras"))
 
     # A --run-dir that is a file, or a folder that is not a run.
     def run_dir_file(env):
         return env.file("notes été.txt", b"my notes\n")
 
     case("place-run-dir-is-a-file-train", "train", lambda env: [
-        "--dataset", "synthetic", "--dry-run", "--run-dir", str(run_dir_file(env))])
+        "--dataset", "synthetic", "--dry-run", "--run-dir", str(run_dir_file(env))],
+        error="/notes été.txt: it is a file, not a run folder")
     for script in ("evaluate", "export", "visualize"):
-        case(f"place-run-dir-is-a-file-{script}", script, lambda env: ["--run-dir", str(run_dir_file(env))])
+        # Only the file is checked: these say "no trained model in notes été.txt", not that it is a file (reported).
+        case(f"place-run-dir-is-a-file-{script}", script, lambda env: ["--run-dir", str(run_dir_file(env))],
+             error="/notes été.txt")
     def run_plus(env, name: str, content: bytes | None) -> Path:
         """A run with one thing of someone's in it: a file, or (content None) a folder."""
         run = env.run_copy()
         (run / name).mkdir() if content is None else (run / name).write_bytes(content)
         return run
 
-    own_files = {
-        "notes": lambda env: env.file("mine/notes.txt", b"shopping list\n").parent,
-        "a-bare-model": lambda env: env.model_copy("mine/model.keras").parent,
-        "a-config-not-ours": lambda env: env.file("mine/config.json", b'{"name": "my experiment"}').parent,
-        "a-run-plus-own-file": lambda env: run_plus(env, "mes notes.txt", b"ne pas effacer\n"),
-        "a-run-plus-own-folder": lambda env: run_plus(env, "photos", None),
+    not_ours = "it is a folder this project did not write"
+    own_files = {  # name: (the --run-dir, what train.py's refusal must say)
+        "notes": (lambda env: env.file("mine/notes.txt", b"shopping list\n").parent, ("/mine: ", not_ours)),
+        "a-bare-model": (lambda env: env.model_copy("mine/model.keras").parent, ("/mine: ", not_ours)),
+        "a-config-not-ours": (lambda env: env.file("mine/config.json", b'{"name": "my experiment"}').parent,
+                              ("/mine: ", not_ours)),
+        "a-run-plus-own-file": (lambda env: run_plus(env, "mes notes.txt", b"ne pas effacer\n"),
+                                ("/run: ", "it holds mes notes.txt, which this project did not write")),
+        "a-run-plus-own-folder": (lambda env: run_plus(env, "photos", None),
+                                  ("/run: ", "it holds photos, which this project did not write")),
     }
-    for name, make in own_files.items():
+    for name, (make, error) in own_files.items():
         case(f"place-run-dir-holds-{name}-train", "train", lambda env, make=make: [
-            "--dataset", "synthetic", "--dry-run", "--run-dir", str(make(env))])
+            "--dataset", "synthetic", "--dry-run", "--run-dir", str(make(env))],
+            error=("refusing to write a run into /", *error))
     for script in ("evaluate", "export", "visualize"):
         case(f"place-run-dir-holds-a-bare-model-{script}", script, lambda env: [
-            "--run-dir", str(own_files["a-bare-model"](env))])
+            "--run-dir", str(own_files["a-bare-model"][0](env))], error="/mine is not a run written by train.py")
 
-    # Missing data folders.
+    # Missing data folders: the files are not there, and the download (unreachable here) failed.
     missing = lambda env: str(env.tmp / "nowhere été")  # noqa: E731
+    not_found = lambda files: (f"{files} not found in /", "/nowhere été and the download from")  # noqa: E731
+    mnist_files = f"MNIST IDX files ({', '.join(MNIST_NAMES)})"
     case("place-missing-data-dir-train-mnist", "train", lambda env: [
-        "--dataset", "mnist", "--data-dir", missing(env), "--dry-run", "--run-dir", str(env.tmp / "run")])
+        "--dataset", "mnist", "--data-dir", missing(env), "--dry-run", "--run-dir", str(env.tmp / "run")],
+        error=not_found(mnist_files))
     case("place-missing-data-dir-train-svhn", "train", lambda env: [
-        "--dataset", "svhn", "--data-dir", missing(env), "--dry-run", "--run-dir", str(env.tmp / "run")])
+        "--dataset", "svhn", "--data-dir", missing(env), "--dry-run", "--run-dir", str(env.tmp / "run")],
+        error=not_found("train_32x32.mat"))
     case("place-missing-data-dir-visualize", "visualize", lambda env: [
-        "--model-file", str(env.reader_copy()), "--data-dir", missing(env)])
+        "--model-file", str(env.reader_copy()), "--data-dir", missing(env)], error=not_found(mnist_files))
     for script in ("evaluate", "export"):
         case(f"place-missing-data-dir-{script}", script, lambda env: [
-            "--run-dir", str(env.edit_config(env.run_copy(), dataset="mnist")), "--data-dir", missing(env)])
+            "--run-dir", str(env.edit_config(env.run_copy(), dataset="mnist")), "--data-dir", missing(env)],
+            error=not_found(mnist_files))
     case("place-data-dir-is-a-file-train", "train", lambda env: [
         "--dataset", "mnist", "--data-dir", str(env.file("data.txt", b"x")), "--dry-run",
-        "--run-dir", str(env.tmp / "run")])
+        "--run-dir", str(env.tmp / "run")], error=("/data.txt is a file, not a folder", "--data-dir"))
 
-    # Read-only places to write to: /sys and /proc refuse new entries even to root.
+    # Read-only places to write to: /sys and /proc refuse new entries even to root. The errors are the operating
+    # system's (harness/cli.py prints an OSError as it is), naming the path the script tried to write.
+    refused = either("Operation not permitted", "Permission denied", "Read-only file system")
     case("place-run-dir-under-sys-train", "train", lambda env: [
-        "--dataset", "synthetic", "--dry-run", "--run-dir", "/sys/digits-bad-input-run"])
+        "--dataset", "synthetic", "--dry-run", "--run-dir", "/sys/digits-bad-input-run"],
+        error=("/sys/", "digits-bad-input-run", refused))  # it names the lock beside the run, .NAME.lock
+    # Only the path is checked: the reason given is "No such file or directory", for the lock (reported).
     case("place-run-dir-under-proc-train", "train", lambda env: [
-        "--dataset", "synthetic", "--dry-run", "--run-dir", "/proc/digits-bad-input-run"])
+        "--dataset", "synthetic", "--dry-run", "--run-dir", "/proc/digits-bad-input-run"],
+        error=("/proc/", "digits-bad-input-run"))
     case("place-show-dir-under-sys-predict", "predict", lambda env: [
         "--model-file", str(env.reader_copy()), "--show", "--show-dir", "/sys/digits-bad-input",
-        str(env.file("digit.png", env.world.png))])
+        str(env.file("digit.png", env.world.png))], error=("/sys/digits-bad-input", refused))
     case("place-run-dir-in-read-only-folder-train", "train", lambda env: [
-        "--dataset", "synthetic", "--dry-run", "--run-dir", str(read_only(env, env.data_dir({}, "locked")) / "run")])
+        "--dataset", "synthetic", "--dry-run", "--run-dir", str(read_only(env, env.data_dir({}, "locked")) / "run")],
+        error=("/locked/", refused))
     for script, tail in (("evaluate", []), ("visualize", ["--layer", "dense1"]), ("export", [])):
         case(f"place-read-only-run-{script}", script, lambda env, tail=tail: [
-            "--run-dir", str(read_only(env, env.run_copy("locked run"))), *tail])
+            "--run-dir", str(read_only(env, env.run_copy("locked run"))), *tail], error=("/locked run/", refused))
     case("place-model-in-read-only-folder-visualize", "visualize", lambda env: [  # figures/ would go beside it
         "--model-file", str(read_only(env, env.model_copy("locked/model.keras").parent) / "model.keras"),
-        "--dataset", "synthetic", "--layer", "dense1"])
+        "--dataset", "synthetic", "--layer", "dense1"], error=("/locked/figures", refused))
     # Outputs blocked by something in the way.
     case("place-evaluation.json-is-a-folder-evaluate", "evaluate", lambda env: [
-        "--run-dir", str(run_plus(env, "evaluation.json", None))])
+        "--run-dir", str(run_plus(env, "evaluation.json", None))],
+        error=("refusing to replace /", "/run/evaluation.json: this project did not write it"))
+    # Only the path is checked: the reason given is the operating system's "File exists", not that a file stands
+    # where the figures folder goes (reported).
     case("place-figures-is-a-file-visualize", "visualize", lambda env: [
-        "--run-dir", str(run_plus(env, "figures", b"not a folder")), "--layer", "dense1"])
+        "--run-dir", str(run_plus(env, "figures", b"not a folder")), "--layer", "dense1"], error="/run/figures")
 
 
 keras_family()
@@ -1071,6 +1295,7 @@ NOT_RUN: set[str] = set()  # known failures too slow to run every time
 CASES = [dataclasses.replace(c, known=KNOWN.get(c.id)) for c in CASES]
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 assert set(KNOWN) <= {c.id for c in CASES} and NOT_RUN <= set(KNOWN), "known failures must name cases"
+assert all(bool(c.error) == (c.expect != "succeeds") for c in CASES), "each refusal, and only one, names its error"
 
 
 @pytest.mark.parametrize("case", [
@@ -1087,15 +1312,17 @@ def test_bad_input(case, world, tmp_path, monkeypatch, capfd):
     finally:
         for cleanup in env.cleanups:
             cleanup()
-    problems = judge(answer, case.expect) + changes(before, after)
+    problems = judge(answer, case.expect, case.error) + changes(before, after)
     outcome = "traceback" if answer.trace else f"exit {answer.code}"
     TALLY["inputs"] += 1
     TALLY["valid inputs" if case.expect == "succeeds" else "bad inputs"] += 1
+    TALLY["error checked"] += bool(case.error)
     TALLY[("outcome", outcome)] += 1
     TALLY[("script", case.script, outcome)] += 1
     verdict = ("known failure (xfail)" if case.known else "FAILED") if problems else "as required"
     TALLY[("verdict", verdict)] += 1
-    ANSWERS.append(f"{case.id!r}\t{outcome}\t{' | '.join(answer.errors)[:1000]!r}")
+    said = answer.out.splitlines() if case.expect == "json-refused" else answer.errors  # where the error goes
+    ANSWERS.append(f"{case.id!r}\t{outcome}\t{' | '.join(said)[:1000]!r}")
     assert not problems, f"{case.script} {argv!r}:\n" + "\n".join(problems)
 
 
@@ -1105,8 +1332,9 @@ def tally_lines() -> list[str]:
         return []
     scripts = sorted({key[1] for key in TALLY if key[0] == "script"})
     outcomes = sorted({key[1] for key in TALLY if key[0] == "outcome"})
-    lines = [f"bad-input suite: {TALLY['inputs']} inputs tried ({TALLY['bad inputs']} bad, "
-             f"{TALLY['valid inputs']} valid ones that must work); {len(NOT_RUN)} known failures not run",
+    lines = [f"bad-input suite: {TALLY['inputs']} inputs tried ({TALLY['bad inputs']} bad, each judged on which "
+             f"error too: {TALLY['error checked']}; {TALLY['valid inputs']} valid ones that must work); "
+             f"{len(NOT_RUN)} known failures not run",
              "  outcomes: " + ", ".join(f"{outcome} {TALLY['outcome', outcome]}" for outcome in outcomes),
              "  verdicts: " + ", ".join(f"{key[1]} {count}" for key, count in sorted(TALLY.items(), key=str)
                                         if key[0] == "verdict")]
