@@ -105,7 +105,7 @@ class KerasRunner:
         self.model = model_files.load_model(model_file)
         classifier_shapes(self.model, model_file)  # one batch of images in, one row of class probabilities out
         self.input_shape = tuple(self.model.input_shape[1:])
-        self.kind = kinds.of_model(self.model)
+        self.kind = kinds.of_model(self.model, model_file)
         self.serve = self.kind.serving_function(self.model)
 
     def __call__(self, pixels: np.ndarray) -> dict:

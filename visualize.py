@@ -167,7 +167,7 @@ def open_source(config: VisualizeConfig) -> Source:
     if digits.input_shape != shape:
         raise UserError(f"{model_file} takes {'x'.join(map(str, shape))} images but {dataset} has "
                         f"{'x'.join(map(str, digits.input_shape))}; pass a matching --dataset.")
-    kind = kind or kinds.of_model(model)
+    kind = kind or kinds.of_model(model, model_file)
     if kinds.of_labels(digits.y_test) is not kind:
         raise UserError(f"{model_file} {kind.does} but {dataset} holds {kinds.of_labels(digits.y_test).holds}; pass "
                         f"a matching --dataset.")
@@ -361,6 +361,8 @@ def visualize(config: VisualizeConfig) -> Outcome:
                                 [(view, f"{layer.file_stem}_{view}.png") for view in views]))
 
     figures_dir = source.figures_dir
+    if figures_dir.exists() and not figures_dir.is_dir():
+        raise UserError(f"{figures_dir} is a file, not a folder for the figures; choose another --out.")
     figures_dir.mkdir(parents=True, exist_ok=True)
     names = [*figures, *([PROBE_FILE] if probe is not None else []), *([REPORT_FILE] if config.report else [])]
     for name in names:  # all refused before any is written

@@ -126,13 +126,13 @@ def of_run(settings: dict, source) -> Kind:
     return KINDS[name]
 
 
-def of_model(model) -> Kind:
-    """A bare Keras model's kind, from the rank of its output: (B, K) or (B, T, K + 1)."""
+def of_model(model, source="the model") -> Kind:
+    """A bare Keras model's kind, from the rank of its output: (B, K) or (B, T, K + 1). source names it in errors."""
     rank = len(model.outputs[0].shape)
     for kind in KINDS.values():
         if kind.output_rank == rank:
             return kind
-    raise UserError(f"the model's output has {rank} dimensions; a digit model gives (batch, classes) or, reading "
+    raise UserError(f"{source}'s output has {rank} dimensions; a digit model gives (batch, classes) or, reading "
                     f"numbers, (batch, columns, classes + 1).")
 
 

@@ -136,8 +136,12 @@ def locked(run_dir: Path):
     leaves it stuck. The empty file itself stays.
     """
     run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir.with_name(f".{run_dir.name}.lock"), "a+") as lock:
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(run_dir.with_name(f".{run_dir.name}.lock"), "a+")  # closed by the with below
+    except OSError as error:  # the message names the run, not the lock file the user never gave
+        raise OSError(error.errno, f"cannot write a run into {run_dir}: {error.strerror}") from error
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -217,6 +221,8 @@ def environment(script: str, arguments: list[str]) -> dict:
 def require_run(run_dir: Path) -> Path:
     """The run directory, or a UserError telling the user to train first."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir} is a file, not a run folder; pass the folder train.py wrote (--run-dir).")
     if not (run_dir / MODEL_FILE).is_file():
         raise UserError(f"no trained model in {run_dir}; run python train.py first (or pass --run-dir).")
     if not is_run(run_dir):  # the scripts write into a run: never into a folder that merely holds a model
@@ -266,7 +272,7 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
     kind = kinds.of_run(settings, folder / CONFIG_FILE)
     digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)
     model = model_files.load_model(folder / MODEL_FILE)
-    for what, found in ((f"{folder / MODEL_FILE} is a model that", kinds.of_model(model)),
+    for what, found in ((f"{folder / MODEL_FILE} is a model that", kinds.of_model(model, folder / MODEL_FILE)),
                         (f"{settings['dataset']} holds data that", kinds.of_labels(digits.y_test))):
         if found is not kind:
             raise UserError(f"{what} {found.does}, but {folder / CONFIG_FILE} records a {kind.name}; the run is "

@@ -578,11 +578,11 @@ def keras_family():
     not_images = ("does not take a batch of images", "it takes (None, 28, 28, 2)")
     model_uses("two-channel-input", odd("two-channel-input"), error={
         "predict": not_images, "visualize": ("takes 28x28x2 images",), "evaluate": not_images, "export": not_images})
-    # visualize.py may draw any functional model's conv1. evaluate.py and serving.export name no file (reported).
+    # visualize.py may draw any functional model's conv1.
     model_uses("feature-map-output", odd("feature-map-output"), ("predict",),
                error=("does not give class probabilities", "(None, 26, 26, 4)"))
     model_uses("feature-map-output", odd("feature-map-output"), ("evaluate", "export"),
-               error=("the model's output has 4 dimensions",), named=False)
+               error=("model.keras's output has 4 dimensions",))
     # It classifies 28x28 images too: a run may hold it. Only the file is checked: both messages give a wrong
     # reason (predict: "does not take a batch of images"; visualize: "takes NonexNonex1 images but synthetic has
     # 28x28x1"), reported rather than required.
@@ -1197,9 +1197,8 @@ def place_family():
         "--dataset", "synthetic", "--dry-run", "--run-dir", str(run_dir_file(env))],
         error="/notes été.txt: it is a file, not a run folder")
     for script in ("evaluate", "export", "visualize"):
-        # Only the file is checked: these say "no trained model in notes été.txt", not that it is a file (reported).
         case(f"place-run-dir-is-a-file-{script}", script, lambda env: ["--run-dir", str(run_dir_file(env))],
-             error="/notes été.txt")
+             error="/notes été.txt is a file, not a run folder")
     def run_plus(env, name: str, content: bytes | None) -> Path:
         """A run with one thing of someone's in it: a file, or (content None) a folder."""
         run = env.run_copy()
@@ -1250,11 +1249,10 @@ def place_family():
     refused = either("Operation not permitted", "Permission denied", "Read-only file system")
     case("place-run-dir-under-sys-train", "train", lambda env: [
         "--dataset", "synthetic", "--dry-run", "--run-dir", "/sys/digits-bad-input-run"],
-        error=("/sys/", "digits-bad-input-run", refused))  # it names the lock beside the run, .NAME.lock
-    # Only the path is checked: the reason given is "No such file or directory", for the lock (reported).
+        error=("cannot write a run into /sys/digits-bad-input-run: ", refused))
     case("place-run-dir-under-proc-train", "train", lambda env: [
         "--dataset", "synthetic", "--dry-run", "--run-dir", "/proc/digits-bad-input-run"],
-        error=("/proc/", "digits-bad-input-run"))
+        error="cannot write a run into /proc/digits-bad-input-run: ")
     case("place-show-dir-under-sys-predict", "predict", lambda env: [
         "--model-file", str(env.reader_copy()), "--show", "--show-dir", "/sys/digits-bad-input",
         str(env.file("digit.png", env.world.png))], error=("/sys/digits-bad-input", refused))
@@ -1271,10 +1269,9 @@ def place_family():
     case("place-evaluation.json-is-a-folder-evaluate", "evaluate", lambda env: [
         "--run-dir", str(run_plus(env, "evaluation.json", None))],
         error=("refusing to replace /", "/run/evaluation.json: this project did not write it"))
-    # Only the path is checked: the reason given is the operating system's "File exists", not that a file stands
-    # where the figures folder goes (reported).
     case("place-figures-is-a-file-visualize", "visualize", lambda env: [
-        "--run-dir", str(run_plus(env, "figures", b"not a folder")), "--layer", "dense1"], error="/run/figures")
+        "--run-dir", str(run_plus(env, "figures", b"not a folder")), "--layer", "dense1"],
+        error="/run/figures is a file, not a folder for the figures; choose another --out")
 
 
 keras_family()
