@@ -1,6 +1,7 @@
 """Fixtures and writers shared by several test files."""
 
 import csv
+import hashlib
 from pathlib import Path
 
 import keras
@@ -13,6 +14,7 @@ from data.synthetic import draw_digit, load_synthetic
 from models import MODELS
 from models.training import compile_for_training
 
+DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
 TRAINED_EPOCHS = 8  # the MLP on synthetic digits passes 90 % test accuracy well before this
 
 
@@ -29,6 +31,32 @@ def trained_mlp(tmp_path_factory):
     path = tmp_path_factory.mktemp("trained") / "model.keras"
     model.save(path)
     return path, model, digits
+
+
+@pytest.fixture(scope="session")
+def good_run(tmp_path_factory) -> Path:
+    """A complete synthetic train.py run, to copy wherever a test needs 'the last good run' (never changed)."""
+    import train  # here: train.py is a script at the root, imported only by the tests that train
+
+    run_dir = tmp_path_factory.mktemp("good") / "run"
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """{path relative to folder: sha256} of every file under folder (a file itself: {"": sha256})."""
+    folder = Path(folder)
+    if folder.is_file():
+        return {"": hashlib.sha256(folder.read_bytes()).hexdigest()}
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def one_error_line(capsys) -> str:
+    """The one line a refusal printed on stderr ("error: ..."), checked to be one line and no traceback."""
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: ") and "Traceback" not in error, error
+    return error
 
 
 def write_number_split(folder: Path, count: int, rng: np.random.Generator, longest: int, tile: int = 32) -> None:

@@ -9,7 +9,6 @@ someone's own code.
 """
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -25,29 +24,11 @@ from PIL import Image
 import predict
 import train
 import visualize
+from conftest import DRY_RUN, one_error_line, tree_digest
 from harness.errors import UserError
 from harness import atomic, model_files, runs
 
 ROOT = Path(__file__).resolve().parents[2]
-DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(Path(folder).rglob("*")) if path.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and error.startswith("error: ") and "Traceback" not in error, error
-    return error
-
-
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("good") / "run"
-    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 # ------------------------------------------------------------------ durable: fsync before rename, folder after

@@ -5,7 +5,6 @@ in process where the outcome is a refusal or a short synthetic run; the kill,
 Ctrl-C and resume cases run train.py as a real subprocess, as a user would.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -22,35 +21,11 @@ import pytest
 import tensorflow as tf
 
 import train
+from conftest import DRY_RUN, one_error_line, tree_digest
 from harness.errors import UserError
 from harness import atomic, resume, runs
 
 ROOT = Path(__file__).resolve().parents[2]
-DRY_RUN = ["--dataset", "synthetic", "--dry-run"]
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    """{path relative to folder: sha256} of every file under folder (a file itself: {"": sha256})."""
-    folder = Path(folder)
-    if folder.is_file():
-        return {"": hashlib.sha256(folder.read_bytes()).hexdigest()}
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and error.startswith("error: "), error
-    assert "Traceback" not in error
-    return error
-
-
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory) -> Path:
-    """A complete synthetic run, to copy wherever a test needs 'the last good run'."""
-    run_dir = tmp_path_factory.mktemp("good") / "run"
-    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 # ------------------------------------------------------------------ folders that are not ours
