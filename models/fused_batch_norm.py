@@ -16,7 +16,7 @@ least 10 % of the fit time. Inference is Keras's own code, so exported models
 (SavedModel, LiteRT) contain only standard operations.
 
 Model files do not contain this class: harness.model_files.save_model (what
-train.py and `python -m models.export` write with) saves each of these layers as
+train.py and `python -m serving.export` write with) saves each of these layers as
 the keras.layers.BatchNormalization it derives from, so plain
 `keras.saving.load_model` reads them anywhere, bit-identical in inference. The
 class stays registered with Keras (as digits>FusedBatchNormalization) for files
