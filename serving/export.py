@@ -12,7 +12,8 @@ and both .tflite files keep it:
 
     inputs['pixels']          uint8   (-1, H, W, C)   raw pixels, as the data set stores them
     outputs['probabilities']  float32 (-1, K)         class probabilities, each row sums to 1
-    outputs['digit']          int64   (-1,)           the most probable class
+    outputs['digit']          int32   (-1,)           the most probable class (int32: every runtime reads it;
+                                                       LiteRT.js refuses int64)
 
 A number reader's signature takes the same pixels and gives the number read
 (models/ctc.py, greedy reading):
@@ -63,7 +64,7 @@ def classify_function(model: keras.Model):
 
     def classify(pixels):
         probabilities = model(normalise(pixels), training=False)
-        return {PROBABILITIES: probabilities, DIGIT: tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+        return {PROBABILITIES: probabilities, DIGIT: tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
     return classify
 

@@ -49,7 +49,7 @@ def test_signature_takes_raw_pixels_and_names_its_outputs(exported):
     outputs = serving.structured_outputs
     assert set(outputs) == {"probabilities", "digit"}
     assert outputs["probabilities"].dtype == tf.float32 and outputs["probabilities"].shape.as_list() == [None, 10]
-    assert outputs["digit"].dtype == tf.int64 and outputs["digit"].shape.as_list() == [None]
+    assert outputs["digit"].dtype == tf.int32 and outputs["digit"].shape.as_list() == [None]
 
 
 def test_saved_model_agrees_with_keras_on_raw_pixels(exported):
@@ -60,7 +60,7 @@ def test_saved_model_agrees_with_keras_on_raw_pixels(exported):
     expected = keras_probabilities(model, pixels)
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-5)
     np.testing.assert_array_equal(result["digit"], np.asarray(result["probabilities"]).argmax(1))
-    assert result["probabilities"].shape == (len(pixels), 10) and result["digit"].dtype == tf.int64
+    assert result["probabilities"].shape == (len(pixels), 10) and result["digit"].dtype == tf.int32
 
 
 def decided(probabilities, margin=1e-4):
@@ -126,7 +126,7 @@ def test_saved_model_cli_shows_the_clear_names(tmp_path):
     assert "signature_def['serving_default']" in shown
     for line in ["inputs['pixels'] tensor_info:", "dtype: DT_UINT8", "shape: (-1, 28, 28, 1)",
                  "outputs['probabilities'] tensor_info:", "dtype: DT_FLOAT", "shape: (-1, 10)",
-                 "outputs['digit'] tensor_info:", "dtype: DT_INT64", "shape: (-1)"]:
+                 "outputs['digit'] tensor_info:", "dtype: DT_INT32", "shape: (-1)"]:
         assert line in shown, line
 
 
