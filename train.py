@@ -148,9 +148,9 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     """Load the data, train (or resume), test, and publish the run into config.run_dir; returns its metrics."""
     digits = load_dataset(config.dataset, config.data_dir).limited(config.limit)
     architecture = MODELS[config.model]
-    kind = architecture.kind
-    if kinds.of_labels(digits.y_train) is not kind:
-        raise UserError(f"{config.dataset} holds {kinds.of_labels(digits.y_train).holds}, and --model {config.model} "
+    kind, holds = architecture.kind, kinds.of_labels(digits.y_train)
+    if holds is not kind:
+        raise UserError(f"{config.dataset} holds {holds.holds}, and --model {config.model} "
                         f"is a {kind.name}; choose "
                         f"{' or '.join(name for name, other in MODELS.items() if other.kind is not kind)} for it.")
     config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1], kind))

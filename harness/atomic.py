@@ -74,6 +74,15 @@ def replacing(path: Path, keep_suffix: str = "", elsewhere: str = "another place
     """
     path = Path(path)
     check_replaceable(path, elsewhere)
+    with _durably(path, keep_suffix) as temporary:
+        yield temporary
+    record(path)
+
+
+@contextlib.contextmanager
+def _durably(path: Path, keep_suffix: str = ""):
+    """Yield a unique temporary beside `path`; on success it is fsynced, renamed to `path`, and the folder
+    fsynced; on failure it is removed. No check and no record: replacing adds those."""
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY + keep_suffix, dir=path.parent)
     os.close(handle)
     temporary = Path(name)
@@ -89,16 +98,20 @@ def replacing(path: Path, keep_suffix: str = "", elsewhere: str = "another place
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    record(path)
 
 
 def write_bytes(path: Path, data: bytes, elsewhere: str = "another place") -> None:
     """Write `data` to `path` whole and durably, only over a file of the project's own (see replacing)."""
     with replacing(path, elsewhere=elsewhere) as temporary:
-        try:
-            temporary.write_bytes(data)
-        except OSError as error:
-            raise _explained(error, Path(path).parent, len(data)) from error
+        _write_all(temporary, data, Path(path).parent)
+
+
+def _write_all(temporary: Path, data: bytes, folder: Path) -> None:
+    """`data` into the temporary; a full disk said with the megabytes that were to be written."""
+    try:
+        temporary.write_bytes(data)
+    except OSError as error:
+        raise _explained(error, folder, len(data)) from error
 
 
 def write_text(path: Path, text: str, elsewhere: str = "another place") -> None:
@@ -343,18 +356,5 @@ def _write_record(folder: Path, entries: dict[str, str]) -> None:
     """The record, itself written whole and durably (but not recorded: it is the record)."""
     folder = Path(folder)
     data = (json.dumps(dict(sorted(entries.items())), indent=1) + "\n").encode("utf-8")
-    handle, name = tempfile.mkstemp(prefix=f".{RECORD}.", suffix=TEMPORARY, dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(name, 0o666 & ~_umask())
-        os.replace(name, folder / RECORD)
-        _fsync(folder)
-    except OSError as error:
-        Path(name).unlink(missing_ok=True)
-        raise _explained(error, folder, len(data)) from error
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with _durably(folder / RECORD) as temporary:
+        _write_all(temporary, data, folder)

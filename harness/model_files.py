@@ -32,7 +32,6 @@ import importlib
 import io
 import json
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -370,8 +369,7 @@ def weights_mismatch(path: Path, config) -> str | None:
     compared with the file's, first layer first.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            weights = archive.read(WEIGHTS_MEMBERS[0])
+        weights = archived_weights(path)
     except (KeyError, OSError, zipfile.BadZipFile):
         return None  # .npz weights, or none: nothing to compare (read_archive judged the archive)
     try:
@@ -383,9 +381,7 @@ def weights_mismatch(path: Path, config) -> str | None:
         model = keras.saving.deserialize_keras_object({**config, "compile_config": None}, safe_mode=True)
         if not isinstance(model, keras.Model):
             return None
-        with tempfile.TemporaryDirectory() as scratch:
-            model.save_weights(Path(scratch) / WEIGHTS_MEMBERS[0])
-            expected = weight_layout(Path(scratch) / WEIGHTS_MEMBERS[0])
+        expected = weight_layout(io.BytesIO(archived_weights(io.BytesIO(model_bytes(model)))))
     except Exception:  # a config Keras cannot build a model from: keras_failure says why
         return None
     layers = {layer.name: (order, type(layer).__name__) for order, layer in enumerate(all_layers(model))}
@@ -397,6 +393,12 @@ def weights_mismatch(path: Path, config) -> str | None:
     kind = layers.get(first, (0, ""))[1]
     return (f"its weights do not match its configuration (first at {kind + ' ' if kind else ''}layer {first!r}); "
             f"the file is inconsistent.")
+
+
+def archived_weights(archive) -> bytes:
+    """The HDF5 weights member of a .keras archive (a path or a file object); KeyError where it has none."""
+    with zipfile.ZipFile(archive) as opened:
+        return opened.read(WEIGHTS_MEMBERS[0])
 
 
 def weight_layout(source) -> dict[str, tuple[str, dict[str, tuple[int, ...]]]]:
