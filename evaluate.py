@@ -3,17 +3,28 @@
     python evaluate.py                            # the run in runs/convnet_mnist/
     python evaluate.py --run-dir runs/mlp_mnist
     python evaluate.py --run-dir runs/reader_svhn-numbers
+    python evaluate.py --dataset cvl-digits       # the same model on other people's handwriting
+    python evaluate.py --dataset scans.npz --dark-ink   # your own digits, scanned dark on light
 
     python evaluate.py --robustness               # accuracy under turns, sizes, moves, light, noise, blur, cover
     python evaluate.py --run-dir runs/convnet_mnist --robustness --compare runs/mlp_mnist runs/convnet_aug
 
-Writes into the run directory evaluation.json, confusion_matrix.png and
-mistakes.png. For a digit classifier: accuracy, per-class precision, recall and
-F1, and the confusion matrix. For a number reader: whole-number accuracy (every
+Writes into the run directory evaluation.json, confusion_matrix.png,
+mistakes.png and mistake_kinds.png. With --dataset, the model is measured on
+another data set's test split instead, and the files carry its name
+(evaluation-cvl-digits.json, ...): the data set must be in the model's
+convention, as every registry data set is (data/conventions.py); a .npz of
+digits scanned dark on light is brought to it by --dark-ink. For a digit
+classifier: accuracy (per source for a data set of several, such as
+handwriting's MNIST and CVL parts), per-class precision, recall and F1, and the
+confusion matrix. For a number reader: whole-number accuracy (every
 digit and the length right), per-digit and length accuracy, accuracy by the
 number's length, and the confusion of true and read lengths (the figure in
 confusion_matrix.png). Both say how well the exported SavedModel agrees with
-model.keras; mistakes.png shows the most confident mistakes.
+model.keras; mistakes.png shows the most confident mistakes, mistake_kinds.png
+the mistakes grouped by kind (the commonest confusions; a reader's numbers read
+too short, too long, with one digit or more wrong) and, where the data set knows
+its writers, the writers with the most mistakes.
 
 With --robustness, instead: the robustness sweep (analysis/robustness.py) on
 --robustness-images test images chosen by --seed, written as robustness.json
@@ -31,9 +42,10 @@ from harness.quiet_keras import keras  # noqa: F401 (first: Keras loads quietly 
 from analysis import robustness
 from analysis.drawing import results, save_figure
 from analysis.evaluation import Evaluation
-from data import UserError
+from data import DATASETS, UserError, is_npz_path
+from data.conventions import dark_ink_dataset
 from harness import atomic, runs
-from harness.cli import ArgumentParser, entry_point, positive_int, seed_value
+from harness.cli import ArgumentParser, dataset_name, entry_point, positive_int, seed_value
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class EvaluateConfig:
     run_dir: Path
     data_dir: Path | None  # None: the folder the run was trained from
     max_mistakes: int
+    dataset: str | None = None  # another data set's test split (a name or .npz path); None: the run's own
+    dark_ink: bool = False  # the --dataset .npz holds digits scanned dark on light (data/conventions.py)
     robustness: bool = False  # the robustness sweep instead of the standard evaluation
     robustness_images: int = 2000
     compare: tuple[Path, ...] = ()  # more runs swept on the same images
@@ -55,6 +69,12 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
                         help="run directory written by train.py")
     parser.add_argument("--data-dir", type=Path,
                         help="folder with the data files (default: the one the run was trained from)")
+    parser.add_argument("--dataset", type=dataset_name, metavar="NAME|FILE.npz",
+                        help=f"measure the model on this data set's test split instead of its own: one of "
+                             f"{', '.join(DATASETS)}, or a .npz file in Keras's mnist.npz layout")
+    parser.add_argument("--dark-ink", action="store_true",
+                        help="the --dataset .npz holds greyscale digits scanned dark on light paper: bring them to "
+                             "MNIST's convention (bright on black, MNIST's framing) first")
     parser.add_argument("--max-mistakes", type=positive_int, default=48,
                         help="misclassified images (or wrongly read numbers) shown in mistakes.png")
     parser.add_argument("--robustness", action="store_true",
@@ -70,8 +90,13 @@ def parse_args(argv: list[str] | None) -> EvaluateConfig:
     args = parser.parse_args(argv)
     if args.compare and not args.robustness:
         parser.error("--compare goes with --robustness")
-    return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes, args.robustness,
-                          args.robustness_images, tuple(args.compare), args.seed)
+    if args.dataset and args.robustness:
+        parser.error("--dataset goes without --robustness (the sweep uses the run's own test images)")
+    if args.dark_ink and not (args.dataset and is_npz_path(args.dataset)):
+        parser.error("--dark-ink goes with --dataset FILE.npz (the registry's data sets are already in their "
+                     "models' convention)")
+    return EvaluateConfig(args.run_dir, args.data_dir, args.max_mistakes, args.dataset, args.dark_ink,
+                          args.robustness, args.robustness_images, tuple(args.compare), args.seed)
 
 
 # What a refusal to replace a file in a run tells the user to do instead.
@@ -79,15 +104,18 @@ ELSEWHERE = "another --run-dir (or train the run again)"
 
 
 def evaluate(config: EvaluateConfig) -> Evaluation:
-    """Evaluate the run in config.run_dir and write evaluation.json and its figures there."""
-    run = runs.open_run(config.run_dir, config.data_dir)
-    outputs = (runs.EVALUATION_FILE, runs.CONFUSION_FILE, runs.MISTAKES_FILE)
-    for name in outputs:  # all refused before anything is computed or written
-        atomic.check_replaceable(run.folder / name, ELSEWHERE)
+    """Evaluate the run in config.run_dir (on its own test set, or config.dataset's) and write evaluation.json and
+    its figures there (their names carry config.dataset's when given)."""
+    outputs = runs.evaluation_files(config.dataset)
+    for name in outputs:  # all refused before anything is loaded, computed or written
+        atomic.check_replaceable(Path(config.run_dir) / name, ELSEWHERE)
+    run = runs.open_run(config.run_dir, config.data_dir, config.dataset,
+                        dark_ink_dataset if config.dark_ink else None)
     evaluation = run.kind.evaluate(run, config.max_mistakes)
-    atomic.write_json(run.folder / runs.EVALUATION_FILE, evaluation.content)
-    for name, figure in evaluation.figures.items():
-        save_figure(figure, run.folder / name, ELSEWHERE)
+    files = dict(zip(runs.evaluation_files(), outputs, strict=True))  # each role's name -> this evaluation's
+    atomic.write_json(run.folder / files[runs.EVALUATION_FILE], evaluation.content)
+    for role, figure in evaluation.figures.items():
+        save_figure(figure, run.folder / files[role], ELSEWHERE)
     return evaluation
 
 
@@ -147,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     evaluation = evaluate(config)
     parity = evaluation.content["savedmodel_parity"]
-    print(f"{evaluation.summary}; figures and evaluation.json in {config.run_dir}")
+    print(f"{evaluation.summary}; figures and {runs.evaluation_files(config.dataset)[0]} in {config.run_dir}")
     if not parity["agrees"]:
         print(f"warning: the SavedModel disagrees with model.keras on {parity['prediction_disagreements']} "
               f"test images (largest probability difference {parity['max_probability_difference']:.2e})",

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import classification_report, confusion_matrix
 
+from analysis import mistake_kinds
 from analysis.drawing import results
 from analysis.introspection import model_outputs
 from data.numbers import MAX_DIGITS, decode, lengths, whole_numbers_right
@@ -35,8 +36,30 @@ class Evaluation:
     """What evaluating one run gives: evaluation.json's content, the figures by file name, a line for the terminal."""
 
     content: dict
-    figures: dict  # file name in the run folder -> matplotlib Figure
+    figures: dict  # role (runs.CONFUSION_FILE, MISTAKES_FILE, MISTAKE_KINDS_FILE) -> matplotlib Figure
     summary: str
+
+
+def by_part(digits, right: np.ndarray) -> dict:
+    """evaluation.json's parts: for a data set of several sources (Dataset.test_parts), each one's share right."""
+    parts, start = {}, 0
+    for name, count in digits.test_parts:
+        hits = right[start:start + count]
+        parts[name] = {"test_images": int(count), "accuracy": float(hits.mean()) if count else 0.0,
+                       "errors": int(count - hits.sum())}
+        start += count
+    return parts
+
+
+def parts_summary(parts: dict) -> str:
+    return "".join(f"; {name} {part['accuracy']:.4f}" for name, part in parts.items())
+
+
+def writer_content(digits, wrong: np.ndarray) -> dict:
+    """evaluation.json's writers, where the data set knows who wrote each test item: the most mistaken ones."""
+    if digits.writers_test is None:
+        return {}
+    return {"writers": mistake_kinds.writer_errors(wrong, digits.writers_test)}
 
 
 
@@ -121,25 +144,34 @@ def evaluate_classifier(run: runs.Run, max_mistakes: int) -> Evaluation:
     matrix = confusion_matrix(truth, predicted, labels=labels)
     parity = savedmodel_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, probabilities)
 
+    confidences = probabilities[np.arange(len(predicted)), predicted]
     wrong = np.flatnonzero(predicted != truth)
     # Most confident mistakes first: those are the ones worth a look.
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:max_mistakes]
+    wrong = wrong[np.argsort(-confidences[wrong])][:max_mistakes]
+    kinds = mistake_kinds.classifier_kinds(truth, predicted, confidences)
     evaluation = {
-        "dataset": run.settings["dataset"],
+        "dataset": run.dataset,
         "test_images": len(truth),
         "accuracy": float((predicted == truth).mean()),
         "errors": int((predicted != truth).sum()),
+        "parts": by_part(digits, predicted == truth),
         "per_class": {name: report[name] for name in names},
         "macro_avg": report["macro avg"],
         "confusion_matrix": matrix.tolist(),
+        "mistake_kinds": mistake_kinds.as_json(kinds),
+        **writer_content(digits, predicted != truth),
         "savedmodel_parity": parity,
     }
+    captions = [f"{true}→{read} ({confidence:.0%})" for true, read, confidence in zip(truth, predicted, confidences)]
     figures = {
         runs.CONFUSION_FILE: results.confusion_matrix(matrix, names),
-        runs.MISTAKES_FILE: results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong],
-                                             probabilities[wrong, predicted[wrong]]),
+        runs.MISTAKES_FILE: results.mistakes(digits.x_test[wrong], truth[wrong], predicted[wrong], confidences[wrong]),
+        runs.MISTAKE_KINDS_FILE: results.mistake_kinds(
+            kinds, digits.x_test, captions, f"{run.dataset}: the commonest confusions (true→read, confidence)",
+            evaluation.get("writers")),
     }
-    summary = f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of {len(truth)} wrong)"
+    summary = (f"test accuracy {evaluation['accuracy']:.4f} ({evaluation['errors']} of {len(truth)} wrong"
+               f"{parts_summary(evaluation['parts'])})")
     return Evaluation(evaluation, figures, summary)
 
 
@@ -179,13 +211,18 @@ def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
     columns = model_outputs(model, digits.x_test)  # (N, T, K + 1)
     reading = {key: np.asarray(value) for key, value in greedy_read(columns).items()}
     truth, read = digits.y_test, reading["digits"]
+    right = whole_numbers_right(truth, read)
+    kinds = mistake_kinds.reader_kinds(truth, read, reading["probability"])
     evaluation = {
-        "dataset": run.settings["dataset"],
+        "dataset": run.dataset,
         "test_images": len(truth),
         **reading_measures(truth, read),
+        "parts": by_part(digits, right),
+        "mistake_kinds": mistake_kinds.as_json(kinds),
+        **writer_content(digits, ~right),
         "savedmodel_parity": reading_parity(run.folder / runs.SAVED_MODEL_DIR, digits.x_test, reading),
     }
-    wrong = np.flatnonzero(~whole_numbers_right(truth, read))
+    wrong = np.flatnonzero(~right)
     # Most confident mistakes first: those are the ones worth a look.
     wrong = wrong[np.argsort(-reading["probability"][wrong], kind="stable")][:max_mistakes]
     confusion = evaluation["length_confusion"]
@@ -194,7 +231,12 @@ def evaluate_reader(run: runs.Run, max_mistakes: int) -> Evaluation:
                                                       confusion["read_lengths"]),
         runs.MISTAKES_FILE: results.number_mistakes(digits.x_test[wrong], decode(read[wrong]), decode(truth[wrong]),
                                                     reading["probability"][wrong]),
+        runs.MISTAKE_KINDS_FILE: results.mistake_kinds(
+            kinds, digits.x_test, [f"read {reading or 'nothing'}, truth {true}" for reading, true in
+                                   zip(decode(read), decode(truth), strict=True)],
+            f"{run.dataset}: wrongly read numbers by kind, most confident first", evaluation.get("writers")),
     }
     summary = (f"whole-number accuracy {evaluation['whole_number_accuracy']:.4f} ({evaluation['errors']} of "
-               f"{len(truth)} numbers read wrong; per digit {evaluation['per_digit_accuracy']:.4f})")
+               f"{len(truth)} numbers read wrong; per digit {evaluation['per_digit_accuracy']:.4f}"
+               f"{parts_summary(evaluation['parts'])})")
     return Evaluation(evaluation, figures, summary)

@@ -26,6 +26,9 @@ def _loader(module: str, function: str, **options) -> Callable[[Path], Dataset]:
 DATASETS: dict[str, Callable[[Path], Dataset]] = {
     "mnist": _loader("mnist", "load_mnist"),
     "mnist-numbers": _loader("mnist_numbers", "load_mnist_numbers"),
+    "cvl-digits": _loader("cvl", "load_cvl_digits"),
+    "handwriting": _loader("handwriting", "load_handwriting"),
+    "handwriting-numbers": _loader("handwriting_numbers", "load_handwriting_numbers"),
     "svhn": _loader("svhn", "load_svhn"),
     "svhn-extra": _loader("svhn", "load_svhn", include_extra=True),
     "svhn-numbers": _loader("svhn_numbers", "load_svhn_numbers"),

@@ -19,6 +19,11 @@ class Dataset:
     It may also carry a `composer` (data/composer/) that draws `composed_per_epoch`
     more training numbers from training digits for every epoch, on the fly.
 
+    Where the source knows who wrote each digit, `writers_train` and `writers_test`
+    hold a writer id per image (N,) int32, -1 where unknown. A data set made of
+    several sources lists its test split's parts in order as (name, images), so
+    each can be measured alone (data/handwriting.py).
+
     Images stay uint8 in memory (a quarter of float32's size); the tf.data
     pipeline converts each batch to float32.
     """
@@ -31,6 +36,9 @@ class Dataset:
     num_classes: int = 10
     composer: Any = None  # a data.composer.NumberComposer over training digits, or None
     composed_per_epoch: int = 0
+    writers_train: np.ndarray | None = None
+    writers_test: np.ndarray | None = None
+    test_parts: tuple[tuple[str, int], ...] = ()  # (source name, images) in the order of x_test; () for one source
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -40,8 +48,18 @@ class Dataset:
         """The first `limit` training and test images (all of them for None)."""
         if limit is None:
             return self
+        def first(values):
+            return None if values is None else values[:limit]
+
+        parts, left = [], limit
+        for name, images in self.test_parts:
+            if left > 0:
+                parts.append((name, min(images, left)))
+            left -= images
         return replace(self, x_train=self.x_train[:limit], y_train=self.y_train[:limit],
-                       x_test=self.x_test[:limit], y_test=self.y_test[:limit])
+                       x_test=self.x_test[:limit], y_test=self.y_test[:limit],
+                       writers_train=first(self.writers_train), writers_test=first(self.writers_test),
+                       test_parts=tuple(parts))
 
 
 def carve_validation(images, labels, fraction: float, seed: int = VALIDATION_SEED):

@@ -359,13 +359,16 @@ def to_handwriting(image, shape: tuple[int, int]) -> np.ndarray:
     patch = paper_patch(whiteness)
     if patch is not None:
         grey = on_card(grey, patch)
-    return _field(digit_strokes(ink_cover(grey)), shape)
+    return frame_like_mnist(digit_strokes(ink_cover(grey)), shape)
 
 
-def _field(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def frame_like_mnist(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Ink (h, w) in 0..1, zero around the digit -> uint8 (H, W): the digit's bounding box scaled so its
-    longer side fills DIGIT_SHARE of the field, placed with its centre of mass at the centre."""
+    longer side fills DIGIT_SHARE of the field, placed with its centre of mass at the centre (MNIST's framing;
+    data/cvl.py frames the CVL digits with it too). No ink at all gives a black field."""
     rows, cols = np.nonzero(ink)
+    if not len(rows):
+        return np.zeros(shape, np.uint8)
     glyph = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     height, width = shape
     box = max(1, round(DIGIT_SHARE * min(height, width)))

@@ -31,7 +31,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import VALIDATION_FRACTION, carve_validation, load_recorded
+from data import VALIDATION_FRACTION, carve_validation, dataset_label, load_dataset, load_recorded, recorded_data_dir
 from harness.errors import UserError
 from harness import atomic, kinds
 
@@ -48,6 +48,7 @@ LOGS_DIR = "logs"  # TensorBoard logs, with train.py --tensorboard
 EVALUATION_FILE = "evaluation.json"  # evaluate.py
 CONFUSION_FILE = "confusion_matrix.png"
 MISTAKES_FILE = "mistakes.png"
+MISTAKE_KINDS_FILE = "mistake_kinds.png"  # ... the mistakes grouped by kind
 ROBUSTNESS_FILE = "robustness.json"  # evaluate.py --robustness
 ROBUSTNESS_FIGURE = "robustness.png"
 ROBUSTNESS_COMPARE_FIGURE = "robustness_compare.png"  # ... --compare
@@ -55,6 +56,16 @@ FIGURES_DIR = "figures"  # visualize.py
 TRAINING_STATE_DIR = ".training_state"  # in the staging folder: per-epoch state (harness/resume.py)
 RUN_MARKER = "digits_run"  # key in config.json that says train.py wrote the folder; its value is the layout version
 RUN_LAYOUT = 1
+
+
+def evaluation_files(dataset: str | None = None) -> tuple[str, str, str, str]:
+    """evaluate.py's outputs in a run folder: (evaluation, confusion, mistakes, mistake kinds). On another data
+    set than the run's own (`dataset`, a name or .npz path), each name carries the data set's, so that the
+    evaluation on the run's own test set stays beside it: evaluation-cvl-digits.json."""
+    names = (EVALUATION_FILE, CONFUSION_FILE, MISTAKES_FILE, MISTAKE_KINDS_FILE)
+    if dataset is None:
+        return names
+    return tuple(f"{Path(name).stem}-{dataset_label(dataset)}{Path(name).suffix}" for name in names)
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
@@ -242,13 +253,14 @@ def read_config(run_dir: Path) -> dict:
 
 @dataclass(frozen=True)
 class Run:
-    """A trained run reopened: its folder, settings, model and the data set it was trained on."""
+    """A trained run reopened: its folder, settings, model and the data set it was trained on (or another one)."""
 
     folder: Path
     settings: dict
     kind: kinds.Kind  # what its model does, as its config.json records
     model: object  # keras.Model
-    digits: object  # data.Dataset
+    digits: object  # data.Dataset: the run's own, or the one open_run was asked for
+    dataset: str  # the name (or .npz path) of `digits`
 
     def training_images(self):
         """uint8 (N, H, W, C): the training images train.py fitted on, without its validation carve-out."""
@@ -259,10 +271,12 @@ class Run:
         return carve_validation(self.digits.x_train, self.digits.y_train, fraction)[0]
 
 
-def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
+def open_run(run_dir: Path, data_dir: Path | None = None, dataset: str | None = None, convert=None) -> Run:
     """The run in run_dir with its kind, model and data, checked to fit each other; UserError otherwise.
 
-    data_dir replaces the data folder the run recorded.
+    data_dir replaces the data folder the run recorded. `dataset` (a name or .npz path) replaces the data set
+    the run was trained on, to measure the model on another's test split; `convert`, a function of uint8 images
+    (N, H, W, C), brings that data set's images to the run's convention (data/conventions.py).
     """
     from harness import model_files
     from analysis.introspection.graph import classifier_shapes
@@ -270,17 +284,23 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> Run:
     folder = require_run(run_dir)
     settings = read_config(folder)
     kind = kinds.of_run(settings, folder / CONFIG_FILE)
-    digits = load_recorded(settings, folder / CONFIG_FILE, data_dir)
+    if dataset is None:
+        digits, dataset = load_recorded(settings, folder / CONFIG_FILE, data_dir), settings["dataset"]
+    else:
+        digits = load_dataset(dataset, data_dir or recorded_data_dir(settings, folder / CONFIG_FILE))
+        if convert is not None:
+            digits = convert(digits)
     model = model_files.load_model(folder / MODEL_FILE)
     for what, found in ((f"{folder / MODEL_FILE} is a model that", kinds.of_model(model, folder / MODEL_FILE)),
-                        (f"{settings['dataset']} holds data that", kinds.of_labels(digits.y_test))):
+                        (f"{dataset} holds data that", kinds.of_labels(digits.y_test))):
         if found is not kind:
             raise UserError(f"{what} {found.does}, but {folder / CONFIG_FILE} records a {kind.name}; the run is "
                             f"inconsistent (train it again).")
     input_shape, classes = classifier_shapes(model, folder / MODEL_FILE)
     if input_shape != digits.input_shape or classes != digits.num_classes:
+        remedy = ("the run is inconsistent (train it again)" if dataset == settings["dataset"] else
+                  f"it cannot be measured on {dataset}")
         raise UserError(f"{folder / MODEL_FILE} takes {'x'.join(map(str, input_shape))} images and tells "
-                        f"{classes} classes apart, but {settings['dataset']} has "
-                        f"{'x'.join(map(str, digits.input_shape))} images of {digits.num_classes} classes; the run "
-                        f"is inconsistent (train it again).")
-    return Run(folder, settings, kind, model, digits)
+                        f"{classes} classes apart, but {dataset} has "
+                        f"{'x'.join(map(str, digits.input_shape))} images of {digits.num_classes} classes; {remedy}.")
+    return Run(folder, settings, kind, model, digits, dataset)

@@ -143,7 +143,15 @@ def test_evaluation_of_a_reader_matches_a_reading_made_here(reader_run):
     assert_measures(evaluation, measures_by_hand(truth, read))
     assert sum(map(sum, evaluation["length_confusion"]["counts"])) == NUMBERS["test"]
     assert set(evaluation) == {"dataset", "test_images", "whole_number_accuracy", "errors", "per_digit_accuracy",
-                               "length_accuracy", "by_length", "length_confusion", "savedmodel_parity"}
+                               "length_accuracy", "by_length", "length_confusion", "parts", "mistake_kinds",
+                               "savedmodel_parity"}
+    kinds = evaluation["mistake_kinds"]  # counted by hand from the digit strings
+    assert kinds["length_short"] == sum(len(r) < len(t) for t, r in zip(truth, read))
+    assert kinds["length_long"] == sum(len(r) > len(t) for t, r in zip(truth, read))
+    wrong_digits = [sum(a != b for a, b in zip(t, r)) for t, r in zip(truth, read) if len(t) == len(r)]
+    assert kinds["one_digit"] == wrong_digits.count(1)
+    assert kinds["several_digits"] == sum(count >= 2 for count in wrong_digits)
+    assert evaluation["parts"] == {}  # one source
 
 
 def test_the_savedmodel_reads_what_model_keras_reads(reader_run):
@@ -158,7 +166,7 @@ def test_the_savedmodel_reads_what_model_keras_reads(reader_run):
 
 def test_figures_are_pngs_and_the_gallery_shows_the_most_confident_mistakes_first(reader_run):
     run_dir, data_dir, _, shown = reader_run
-    for name in ["confusion_matrix.png", "mistakes.png"]:
+    for name in ["confusion_matrix.png", "mistakes.png", "mistake_kinds.png"]:
         assert_png(run_dir / name)
     truth, read, probability, _ = reading_here(run_dir, data_dir)
     wrong = [index for index in range(len(truth)) if truth[index] != read[index]]

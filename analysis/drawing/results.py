@@ -199,3 +199,36 @@ def robustness(sweeps: dict[str, dict], title: str):
     figure.suptitle(f"{title} (dashed: accuracy on the unchanged images)", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def mistake_kinds(groups, images: np.ndarray, captions: list[str], title: str, writers: list[dict] | None = None,
+                  examples: int | None = None):
+    """One page of a model's mistakes grouped by kind (analysis/mistake_kinds.py): a row per group, its title
+    then its most confident examples from `images` (N, H, W, C) uint8, each captioned by `captions` (N strings);
+    below, the writers with the most mistakes when `writers` lists them (writer_errors)."""
+    height, width = images.shape[1:3]
+    examples = examples or (8 if width <= 2 * height else 4)  # fewer, wider cells for whole numbers
+    cell_width = 1.2 * max(1.0, width / height / 2)
+    rows = len(groups) + (1 if writers else 0)
+    figure, axes = plt.subplots(max(rows, 1), examples + 1, squeeze=False,
+                                figsize=(2.6 + examples * cell_width, 1.35 * max(rows, 1)),
+                                gridspec_kw={"width_ratios": [2.6 / cell_width] + [1] * examples})
+    for axis in axes.ravel():
+        axis.axis("off")
+    for row, group in enumerate(groups):
+        axes[row, 0].text(0, 0.5, group.title, fontsize=9, va="center", ha="left", wrap=True)
+        for column, index in enumerate(group.examples[:examples], start=1):
+            picture = images[index]
+            axes[row, column].imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray",
+                                     vmin=0, vmax=255)
+            axes[row, column].set_title(captions[index], fontsize=7)
+    if writers:
+        axis = plt.subplot2grid(axes.shape, (rows - 1, 0), colspan=axes.shape[1], fig=figure)
+        names = [str(entry["writer"]) for entry in writers]
+        axis.bar(names, [entry["error_rate"] for entry in writers], color="tab:red")
+        axis.set_xlabel("writer (the most mistaken)", fontsize=8)
+        axis.set_ylabel("share wrong", fontsize=8)
+        axis.tick_params(labelsize=7)
+    figure.suptitle(title if groups else f"{title}: no mistakes", fontsize=10)
+    figure.tight_layout()
+    return figure

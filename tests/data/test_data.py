@@ -838,12 +838,14 @@ def test_load_dataset_rejects_an_unknown_name(tmp_path):
 
 EXPECTED_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "svhn-extra": (32, 32, 3),
                    "synthetic": (28, 28, 1), "synthetic-rgb": (32, 32, 3)}
-# Number data sets are loaded by name in tests/test_svhn_numbers.py and tests/test_composer.py.
-NUMBER_DATASETS = {"svhn-numbers", "svhn-numbers-official", "svhn-numbers-official-extra", "mnist-numbers"}
+# Number data sets are loaded by name in tests/data/test_svhn_numbers.py, test_composer.py and
+# test_handwriting_numbers.py; the CVL digits and handwriting in tests/data/test_cvl.py.
+LOADED_ELSEWHERE = {"svhn-numbers", "svhn-numbers-official", "svhn-numbers-official-extra", "mnist-numbers",
+                    "handwriting-numbers", "cvl-digits", "handwriting"}
 
 
 def test_every_dataset_has_an_expected_shape():
-    assert set(DATASETS) - NUMBER_DATASETS == set(EXPECTED_SHAPES)
+    assert set(DATASETS) - LOADED_ELSEWHERE == set(EXPECTED_SHAPES)
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_SHAPES))

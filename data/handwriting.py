@@ -1,0 +1,38 @@
+"""handwriting: MNIST's digits and the CVL writers' together, in one convention, for a model that reads anyone's hand.
+
+    from data.handwriting import load_handwriting
+    digits = load_handwriting(data_dir)   # x_train: MNIST's 60,000 then CVL's 7,000 training digits
+
+Both sources come in MNIST's convention (data/cvl.py brings CVL's to it). The
+training split is MNIST's training digits and the 67 CVL training writers'; the
+test split is MNIST's test digits, then the 60 CVL validation writers' (other
+people than any in training), listed in `test_parts` so evaluate.py measures
+each alone.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from data.cvl import load_cvl_digits
+from data.dataset import Dataset
+from data.mnist import load_mnist
+
+UNKNOWN_WRITER = -1  # MNIST's files do not say who wrote each digit
+
+
+def load_handwriting(data_dir: Path) -> Dataset:
+    """handwriting: images (N, 28, 28, 1) uint8, labels (N,) int32; writer ids -1 for MNIST's digits."""
+    mnist, cvl = load_mnist(data_dir), load_cvl_digits(data_dir)
+
+    def writers(count: int, known: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.full(count, UNKNOWN_WRITER, np.int32), known])
+
+    return Dataset(
+        "handwriting",
+        np.concatenate([mnist.x_train, cvl.x_train]), np.concatenate([mnist.y_train, cvl.y_train]),
+        np.concatenate([mnist.x_test, cvl.x_test]), np.concatenate([mnist.y_test, cvl.y_test]),
+        writers_train=writers(len(mnist.y_train), cvl.writers_train),
+        writers_test=writers(len(mnist.y_test), cvl.writers_test),
+        test_parts=((mnist.name, len(mnist.y_test)), (cvl.name, len(cvl.y_test))),
+    )
