@@ -11,12 +11,12 @@ data/composer/street.py; what they share is data/composer/machinery.py.
 import numpy as np
 from PIL import Image
 
-from data.composer.handwriting import HANDWRITING
+from data.composer.handwriting import AMOUNTS, HANDWRITING
 from data.composer.machinery import Look, draw_strokes, generators, spread, to_uint8
 from data.composer.street import STREET
 from data.numbers import MAX_DIGITS, PADDING
 
-LOOKS: dict[str, Look] = {"handwriting": HANDWRITING, "street": STREET}
+LOOKS: dict[str, Look] = {"handwriting": HANDWRITING, "amounts": AMOUNTS, "street": STREET}
 STYLES = tuple(LOOKS)
 DIGIT_HEIGHT = (0.6, 0.9)  # a digit's height as a share of the output's, before shrinking a wide number to fit
 MARGIN = 1.0  # output pixels kept clear around the digits' boxes
@@ -27,12 +27,20 @@ class NumberComposer:
     """Numbers of min_length..max_length digits drawn from `digits`, in one of STYLES (the LOOKS' names).
 
     digits: uint8 (N, h, w, C) real single digits; labels: (N,) 0..9.
-    Handwriting digits are bright ink on black (MNIST); street digits are
-    square colour crops centred on the digit (SVHN). output_shape: (H, W, C)
-    of the composed images, C 1 or 3.
+    Handwriting and amounts digits are bright ink on black (MNIST); street
+    digits are square colour crops centred on the digit (SVHN). output_shape:
+    (H, W, C) of the composed images, C 1 or 3.
+
+    groups: optional (N,) integer ids, e.g. each digit's writer: then all the
+    digits of one number come from one group, so that a number looks written by
+    one hand. The group is the group of a first digit drawn with `weights`
+    (N,) >= 0 (default: all alike), so weights set each group's share of the
+    numbers; the number's digits are then drawn uniformly from its group.
+    Without groups every digit is drawn uniformly from all of them.
     """
 
-    def __init__(self, digits, labels, output_shape, style: str, min_length: int = 1, max_length: int = MAX_DIGITS):
+    def __init__(self, digits, labels, output_shape, style: str, min_length: int = 1, max_length: int = MAX_DIGITS,
+                 groups=None, weights=None):
         digits, labels = np.asarray(digits), np.asarray(labels)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {style!r}")
@@ -56,6 +64,34 @@ class NumberComposer:
         for digit in range(10):
             usable |= (self.labels == digit) & ~(usable & (self.labels == digit)).any()
         self._pool = np.nonzero(usable)[0]
+        self._groups = None if groups is None else self._group_table(groups, weights, len(digits))
+
+    def _group_table(self, groups, weights, count: int):
+        """The pool sorted by group, and per pool entry (group's first pool position, group's size, cumulative
+        chance of starting a number); the pool is reordered in place."""
+        groups = np.asarray(groups)
+        weights = np.ones(count) if weights is None else np.asarray(weights, np.float64)
+        if groups.shape != (count,) or not np.issubdtype(groups.dtype, np.integer):
+            raise ValueError(f"groups must be (N,) = ({count},) integer ids, not {groups.dtype} {groups.shape}")
+        if weights.shape != (count,) or not np.all(np.isfinite(weights)) or weights.min() < 0:
+            raise ValueError(f"weights must be (N,) = ({count},) finite values >= 0")
+        self._pool = self._pool[np.argsort(groups[self._pool], kind="stable")]
+        pooled = groups[self._pool]
+        _, start, inverse, size = np.unique(pooled, return_index=True, return_inverse=True, return_counts=True)
+        chance = weights[self._pool]
+        if not chance.sum() > 0:
+            raise ValueError("weights must give some usable digit a chance above 0")
+        return start[inverse], size[inverse], np.cumsum(chance) / chance.sum()
+
+    def _pick(self, rng: np.random.Generator, count: int, slots: int) -> np.ndarray:
+        """Source indices (count, slots) of each number's digits: uniform, or all from one group (see groups)."""
+        if self._groups is None:
+            return self._pool[rng.integers(0, len(self._pool), (count, slots))]
+        start, size, cumulative = self._groups
+        first = np.minimum(np.searchsorted(cumulative, rng.random(count), side="right"), len(cumulative) - 1)
+        offset = np.minimum((rng.random((count, slots)) * size[first][:, None]).astype(np.int64),
+                            size[first][:, None] - 1)
+        return self._pool[start[first][:, None] + offset]
 
     def compose(self, count: int, seed):
         """`count` numbers from `seed` (an int or a tuple of ints, e.g. (run seed, step)); same seed, same output.
@@ -65,16 +101,27 @@ class NumberComposer:
         boxes float32 (count, MAX_DIGITS, 4), each digit's x0 y0 x1 y1 in output
         pixels (pixel i spans i..i+1), inside the image, PADDING after the digits.
         """
+        images, labels, boxes, _ = self.compose_with_sources(count, seed)
+        return images, labels, boxes
+
+    def compose_with_sources(self, count: int, seed):
+        """compose(count, seed) and where each digit came from: (images, labels, boxes, sources).
+
+        sources int64 (count, MAX_DIGITS): each digit's index into the digits
+        given to the composer, PADDING after the last digit.
+        """
         layout_rng, look_rng = generators(seed)
         height, width, channels = self.output_shape
         images = np.empty((count, height, width, channels), np.uint8)
         labels = np.empty((count, MAX_DIGITS), np.int32)
         boxes = np.empty((count, MAX_DIGITS, 4), np.float32)
+        sources = np.empty((count, MAX_DIGITS), np.int64)
         for start in range(0, count, CHUNK):
             stop = min(count, start + CHUNK)
-            ink, labels[start:stop], boxes[start:stop], extents = self._draw(stop - start, layout_rng)
+            ink, labels[start:stop], boxes[start:stop], extents, sources[start:stop] = self._draw(stop - start,
+                                                                                                  layout_rng)
             images[start:stop] = to_uint8(self._look.finish(ink, extents, look_rng), channels)
-        return images, labels, boxes
+        return images, labels, boxes, sources
 
     def draw_ink(self, count: int, seed):
         """The digits alone, as `compose(count, seed)` lays them out: (ink uint8 (count, H, W), labels, boxes).
@@ -89,20 +136,21 @@ class NumberComposer:
         boxes = np.empty((count, MAX_DIGITS, 4), np.float32)
         for start in range(0, count, CHUNK):
             stop = min(count, start + CHUNK)
-            ink[start:stop], labels[start:stop], boxes[start:stop], _ = self._draw(stop - start, layout_rng)
+            ink[start:stop], labels[start:stop], boxes[start:stop], *_ = self._draw(stop - start, layout_rng)
         return ink, labels, boxes
 
     def _draw(self, count: int, rng: np.random.Generator):
-        """Lay out and draw `count` numbers: (ink (count, H, W) uint8, labels, boxes, extents).
+        """Lay out and draw `count` numbers: (ink (count, H, W) uint8, labels, boxes, extents, sources).
 
         extents (count, 5) float32: the digits' union box x0 y0 x1 y1 and the
-        digit height, in output pixels, for the look to place lines and plates by.
+        digit height, in output pixels, for the look to place lines and plates by;
+        sources (count, MAX_DIGITS) int64: the digits drawn, PADDING after them.
         """
         height, width, _ = self.output_shape
         layout, slots = self._look.layout, self.max_length
         lengths = rng.integers(self.min_length, self.max_length + 1, count)
         present = np.arange(slots) < lengths[:, None]  # (count, slots)
-        index = self._pool[rng.integers(0, len(self._pool), (count, slots))]
+        index = self._pick(rng, count, slots)
         ink_box = self._ink_boxes[index]  # (count, slots, 4), source pixels
         source_width, source_height = ink_box[..., 2] - ink_box[..., 0], ink_box[..., 3] - ink_box[..., 1]
 
@@ -162,7 +210,9 @@ class NumberComposer:
         labels[:, :slots] = np.where(present, self.labels[index], PADDING)
         padded_boxes = np.full((count, MAX_DIGITS, 4), PADDING, np.float32)
         padded_boxes[:, :slots] = np.where(present[..., None], boxes, PADDING)
-        return ink, labels, padded_boxes, extents.astype(np.float32)
+        sources = np.full((count, MAX_DIGITS), PADDING, np.int64)
+        sources[:, :slots] = np.where(present, index, PADDING)
+        return ink, labels, padded_boxes, extents.astype(np.float32), sources
 
     def _paste_digits(self, ink, present, index, linear, centres):
         """Draw every present digit into ink (count, H, W) uint8 by its map source -> output.

@@ -15,11 +15,13 @@ import gzip
 import hashlib
 import os
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import data.composer.handwriting
 import data.composer.layout
 import data.composer.street
 import data.mnist
@@ -32,6 +34,7 @@ from data.svhn_numbers import street_composer
 
 HANDWRITING_SHAPE, STREET_SHAPE = (32, 128, 1), (32, 96, 3)
 GLYPH_COUNT = 40  # hand-made digits per set: every class four times
+HANDWRITTEN = ("handwriting", "amounts")  # the looks of MNIST-like digits; the others take SVHN-like crops
 
 
 def brightness(digit: int) -> int:
@@ -63,7 +66,7 @@ def glyph_labels(count: int = GLYPH_COUNT) -> np.ndarray:
 
 def composer(style: str, output_shape=None, **lengths_range) -> NumberComposer:
     labels = glyph_labels()
-    if style == "handwriting":
+    if style in HANDWRITTEN:
         return NumberComposer(block_digits(labels), labels, output_shape or HANDWRITING_SHAPE, style, **lengths_range)
     return NumberComposer(ring_crops(labels, marked=3), labels, output_shape or STREET_SHAPE, style, **lengths_range)
 
@@ -316,3 +319,56 @@ def test_real_mnist_digits_compose_bright_numbers_in_their_boxes():
         # Every real digit leaves ink inside its own box.
         assert ink[row, int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))].max() > 128
     assert images[..., 0][inside].mean() > 1.5 * images[..., 0][~inside].mean()
+
+
+# ---------------------------------------------------------------- groups (one hand per number) and the amounts look
+
+
+def test_groups_keep_each_number_in_one_group_and_weights_set_the_groups_shares():
+    labels = glyph_labels()
+    groups = labels // 5  # group 0 holds the glyphs of 0..4, group 1 those of 5..9
+    weights = np.where(groups == 1, 3.0, 1.0)  # group 1: 3 * 20 of the 80 weight units, so 3/4 of the numbers
+    numbers = NumberComposer(block_digits(labels), labels, HANDWRITING_SHAPE, "amounts", groups=groups,
+                             weights=weights)
+    _, drawn, _, sources = numbers.compose_with_sources(800, seed=21)
+    present = drawn >= 0
+    assert np.array_equal(sources >= 0, present) and np.array_equal(labels[np.maximum(sources, 0)][present],
+                                                                     drawn[present])
+    group = np.where(present, groups[np.maximum(sources, 0)], -1)
+    assert np.all((group == group[:, :1]) | ~present)
+    assert abs((group[:, 0] == 1).mean() - 0.75) < 0.05  # binomial spread about 0.015
+
+
+@pytest.mark.parametrize("groups, weights, message", [
+    (np.zeros(GLYPH_COUNT - 1, np.int64), None, "groups"),
+    (np.zeros(GLYPH_COUNT, np.float32), None, "groups"),
+    (np.zeros(GLYPH_COUNT, np.int64), -np.ones(GLYPH_COUNT), "weights"),
+    (np.zeros(GLYPH_COUNT, np.int64), np.zeros(GLYPH_COUNT), "weights"),
+])
+def test_bad_groups_or_weights_are_refused(groups, weights, message):
+    labels = glyph_labels()
+    with pytest.raises(ValueError, match=message):
+        NumberComposer(block_digits(labels), labels, HANDWRITING_SHAPE, "amounts", groups=groups, weights=weights)
+
+
+def test_a_number_cut_close_repeats_the_columns_at_its_cuts():
+    look = replace(data.composer.handwriting.AMOUNTS, cut_share=1, cut_rows_share=0, cut_margin=(0.5, 0.5))
+    images = np.random.default_rng(22).random((3, 32, 128), np.float32)
+    extents = np.array([[40, 4, 80, 28, 20]] * 3, np.float32)  # x0 y0 x1 y1 digit height: cuts at 30 and 90
+    out = look._cut(images, extents, np.random.default_rng(23))
+    assert np.array_equal(out[:, :, 30:90], images[:, :, 30:90])
+    assert np.array_equal(out[:, :, :30], np.repeat(images[:, :, 30:31], 30, axis=2))
+    assert np.array_equal(out[:, :, 90:], np.repeat(images[:, :, 89:90], 38, axis=2))
+
+
+def test_closing_marks_are_ink_right_of_the_last_digit(monkeypatch):
+    look = replace(data.composer.handwriting.AMOUNTS, closings=(("dash", 0.5), ("flourish", 0.5)),
+                   separators=tuple((name, 0.0) for name, _ in data.composer.handwriting.AMOUNTS.separators),
+                   opening_share=0)
+    monkeypatch.setitem(data.composer.layout.LOOKS, "amounts", look)
+    ink, labels, boxes = composer("amounts").draw_ink(100, seed=24)
+    last = lengths(labels) - 1
+    right = boxes[np.arange(100), last, 2]  # each number's last digit's right edge
+    beyond = np.arange(ink.shape[2])[None] >= np.ceil(right)[:, None] + 1  # (100, W)
+    marked = (ink.max(axis=1) * beyond).max(axis=1) > 128
+    assert marked.mean() > 0.9  # every number but those whose mark ran out of the picture
