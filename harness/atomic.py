@@ -74,15 +74,27 @@ def replacing(path: Path, keep_suffix: str = "", elsewhere: str = "another place
     """
     path = Path(path)
     check_replaceable(path, elsewhere)
-    with _durably(path, keep_suffix) as temporary:
+    with _durably(path, keep_suffix, before_rename=_expect) as temporary:
         yield temporary
     record(path)
 
 
+def _expect(temporary: Path, path: Path) -> None:
+    """Name the temporary's digest in the record beside the digests `path` is recorded with now, before the
+    rename: a kill or power cut between the rename and record() leaves a file the record still proves ours,
+    whether old or new (seen: a run killed there could not be resumed). record() then keeps the new one alone."""
+    with _locked(path.parent):
+        entries = read_record(path.parent) or {}
+        previous = entries.get(path.name, [])
+        entries[path.name] = [*([previous] if isinstance(previous, str) else previous), digest(temporary)]
+        _write_record(path.parent, entries)
+
+
 @contextlib.contextmanager
-def _durably(path: Path, keep_suffix: str = ""):
-    """Yield a unique temporary beside `path`; on success it is fsynced, renamed to `path`, and the folder
-    fsynced; on failure it is removed. No check and no record: replacing adds those."""
+def _durably(path: Path, keep_suffix: str = "", before_rename=None):
+    """Yield a unique temporary beside `path`; on success it is fsynced, `before_rename(temporary, path)` called,
+    then it is renamed to `path` and the folder fsynced; on failure it is removed. No check and no record:
+    replacing adds those."""
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY + keep_suffix, dir=path.parent)
     os.close(handle)
     temporary = Path(name)
@@ -90,6 +102,8 @@ def _durably(path: Path, keep_suffix: str = ""):
         yield temporary
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; ours is an ordinary file
         _fsync(temporary)
+        if before_rename is not None:
+            before_rename(temporary, path)
         os.replace(temporary, path)
         _fsync(path.parent)
     except OSError as error:
@@ -245,13 +259,16 @@ def digest(path: Path) -> str:
     return hashed.hexdigest()
 
 
-def read_record(folder: Path) -> dict[str, str] | None:
-    """A folder's record (name -> digest), or None where it has none that is readable."""
+def read_record(folder: Path) -> dict[str, str | list[str]] | None:
+    """A folder's record (name -> digest, or the digests either of which it may have while being replaced), or
+    None where it has none that is readable."""
     try:
         entries = json.loads((Path(folder) / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(entries, dict) or not all(isinstance(value, str) for value in entries.values()):
+    if not isinstance(entries, dict) or not all(
+            isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+            for value in entries.values()):
         return None
     return entries
 
@@ -265,7 +282,7 @@ def is_ours(path: Path) -> bool:
     recorded = (read_record(path.parent) or {}).get(path.name)
     if recorded is not None:
         try:
-            if digest(path) == recorded:
+            if digest(path) in ([recorded] if isinstance(recorded, str) else recorded):
                 return True
         except (OSError, ValueError):
             return False
