@@ -32,8 +32,8 @@ from harness.cli import (INTERRUPTED, LARGEST_COUNT, ArgumentParser, count_up_to
 from harness.distribute import STRATEGIES, adapt_for_multiworker, make_strategy, writes_run
 from serving.export import write_serving_files
 from models.training import compile_for_training
-from data import (DATASETS, VALIDATION_FRACTION, UserError, carve_validation, dataset_label, default_data_dir,
-                  is_npz_path, load_dataset)
+from data import (DATASETS, VALIDATION_FRACTION, UserError, dataset_label, default_data_dir, is_npz_path,
+                  load_dataset, validation_split)
 from data.files import file_digest
 from data.pipeline import AUGMENTATIONS, batches, resolve_augment, steps_per_epoch
 
@@ -154,8 +154,13 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
                         f"is a {kind.name}; choose "
                         f"{' or '.join(name for name, other in MODELS.items() if other.kind is not kind)} for it.")
     config = replace(config, augment=resolve_augment(config.augment, digits.input_shape[-1], kind))
-    x_train, y_train, x_val, y_val = carve_validation(digits.x_train, digits.y_train, config.validation_fraction)
-    steps = steps_per_epoch(len(y_train), config.batch_size)
+    train_index, val_index = validation_split(len(digits.y_train), config.validation_fraction)
+    x_train, y_train = digits.x_train[train_index], digits.y_train[train_index]
+    x_val, y_val = digits.x_train[val_index], digits.y_train[val_index]
+    # Balanced sampling: each training image shown as often per epoch as its data set asks (data/handwriting.py).
+    repeats = None if digits.train_repeats is None else digits.train_repeats[train_index]
+    shown_per_epoch = len(y_train) if repeats is None else int(repeats.sum())
+    steps = steps_per_epoch(shown_per_epoch, config.batch_size)
     if config.epochs is None:
         config = replace(config, epochs=default_epochs(architecture, steps))
 
@@ -188,11 +193,13 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         composed_per_batch = min(composed_per_batch, 8)
     train_batches = batches(x_train, y_train, config.batch_size, shuffle_seed=config.seed,
                             augment=config.augment, epochs=range(first_epoch, config.epochs),
-                            composer=digits.composer, composed_per_batch=composed_per_batch)
+                            composer=digits.composer, composed_per_batch=composed_per_batch, repeats=repeats)
     val_batches = batches(x_val, y_val, 1000) if len(y_val) else None
     test_batches = batches(digits.x_test, digits.y_test, 1000)
 
     composed = f" (+{composed_per_batch * steps} composed per epoch)" if composed_per_batch else ""
+    if repeats is not None:
+        composed += f" ({shown_per_epoch} shown per epoch, balancing its sources)"
     print(f"training {config.model} on {config.dataset}: {len(y_train)} training{composed}, "
           f"{len(y_val)} validation, {len(digits.y_test)} test images of shape {digits.input_shape}, "
           f"{strategy.num_replicas_in_sync} replica(s)")
@@ -236,6 +243,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         "num_classes": digits.num_classes,
         kinds.CONFIG_KEY: kind.name,
         "train_images": len(y_train),
+        "shown_per_epoch": shown_per_epoch,
         "composed_per_epoch": composed_per_batch * steps,
         "validation_images": len(y_val),
         "test_images": len(digits.y_test),
@@ -247,7 +255,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
         "test_loss": float(test_loss),
         "train_seconds": round(saver.train_seconds, 2),
         "epochs": config.epochs,
-        "train_images_per_second": round(config.epochs * len(y_train) / saver.train_seconds, 1),
+        "train_images_per_second": round(config.epochs * shown_per_epoch / saver.train_seconds, 1),
         "parameters": model.count_params(),
     }
     atomic.write_json(staging / runs.METRICS_FILE, metrics)

@@ -8,7 +8,7 @@ import importlib
 from pathlib import Path
 from collections.abc import Callable
 
-from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation
+from data.dataset import VALIDATION_FRACTION, Dataset, carve_validation, validation_split
 from data.files import default_data_dir
 from data.npz import is_npz_path, load_npz
 from harness.errors import DataError, UserError
@@ -91,4 +91,4 @@ def dataset_label(name: str) -> str:
 
 __all__ = ["DATASETS", "VALIDATION_FRACTION", "Dataset", "DataError", "UserError", "carve_validation", "dataset_label",
            "default_data_dir",
-           "is_npz_path", "load_dataset", "load_recorded", "recorded_data_dir"]
+           "is_npz_path", "load_dataset", "load_recorded", "recorded_data_dir", "validation_split"]

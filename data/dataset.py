@@ -39,6 +39,9 @@ class Dataset:
     writers_train: np.ndarray | None = None
     writers_test: np.ndarray | None = None
     test_parts: tuple[tuple[str, int], ...] = ()  # (source name, images) in the order of x_test; () for one source
+    # (N,) int: how many times each training image is shown per epoch, so that a small source weighs as much
+    # as a large one (data/handwriting.py); None: each once.
+    train_repeats: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -59,19 +62,26 @@ class Dataset:
         return replace(self, x_train=self.x_train[:limit], y_train=self.y_train[:limit],
                        x_test=self.x_test[:limit], y_test=self.y_test[:limit],
                        writers_train=first(self.writers_train), writers_test=first(self.writers_test),
+                       train_repeats=first(self.train_repeats),
                        test_parts=tuple(parts))
 
 
-def carve_validation(images, labels, fraction: float, seed: int = VALIDATION_SEED):
-    """Split a training set into (train_x, train_y, val_x, val_y) by a seeded shuffle.
+def validation_split(count: int, fraction: float, seed: int = VALIDATION_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(train_index, val_index), each sorted: a seeded `fraction` of a training split's `count` images held out.
 
-    Validation always comes out of the training split, never the test split. At
-    least one image is held out when fraction > 0.
+    At least one image is held out when fraction > 0.
     """
-    count = len(images)
     held_out = int(round(count * fraction))
     if fraction > 0:
         held_out = min(max(held_out, 1), count - 1)
     order = np.random.default_rng(seed).permutation(count)
-    val_index, train_index = np.sort(order[:held_out]), np.sort(order[held_out:])
+    return np.sort(order[held_out:]), np.sort(order[:held_out])
+
+
+def carve_validation(images, labels, fraction: float, seed: int = VALIDATION_SEED):
+    """Split a training set into (train_x, train_y, val_x, val_y) by a seeded shuffle (validation_split).
+
+    Validation always comes out of the training split, never the test split.
+    """
+    train_index, val_index = validation_split(len(images), fraction, seed)
     return images[train_index], labels[train_index], images[val_index], labels[val_index]

@@ -8,6 +8,11 @@ training split is MNIST's training digits and the 67 CVL training writers'; the
 test split is MNIST's test digits, then the 60 CVL validation writers' (other
 people than any in training), listed in `test_parts` so evaluate.py measures
 each alone.
+
+Balanced sampling: CVL has a ninth of MNIST's digits, so every epoch shows each
+CVL digit CVL_REPEATS times (Dataset.train_repeats), each time differently
+augmented; without it the European hands (flagged ones, barred sevens, crossed
+zeros) are too rare to learn (docs/history.md has the figures).
 """
 
 from pathlib import Path
@@ -19,6 +24,7 @@ from data.dataset import Dataset
 from data.mnist import load_mnist
 
 UNKNOWN_WRITER = -1  # MNIST's files do not say who wrote each digit
+CVL_REPEATS = 4  # times each CVL training digit is shown per epoch, MNIST's once
 
 
 def load_handwriting(data_dir: Path) -> Dataset:
@@ -35,4 +41,6 @@ def load_handwriting(data_dir: Path) -> Dataset:
         writers_train=writers(len(mnist.y_train), cvl.writers_train),
         writers_test=writers(len(mnist.y_test), cvl.writers_test),
         test_parts=((mnist.name, len(mnist.y_test)), (cvl.name, len(cvl.y_test))),
+        train_repeats=np.concatenate([np.ones(len(mnist.y_train), np.int32),
+                                      np.full(len(cvl.y_train), CVL_REPEATS, np.int32)]),
     )

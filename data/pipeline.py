@@ -131,6 +131,7 @@ def batches(
     epochs: range = range(1),
     composer=None,
     composed_per_batch: int = 0,
+    repeats: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images (B, H, W, C), int32 labels (B,), or (B, MAX_DIGITS) for numbers).
 
@@ -143,6 +144,9 @@ def batches(
     seed drawn from (shuffle_seed, epoch, batch) the same way. A `composer`
     (data/composer/) adds composed_per_batch synthetic numbers to every
     training batch, drawn from the same per-batch seed, so they resume exactly too.
+    `repeats` (N,) int shows each training image that many times per epoch, in
+    the epoch's shuffled order (balanced sampling of a small source); fit then
+    needs steps_per_epoch=steps_per_epoch(repeats.sum(), batch_size).
     """
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, not {augment!r}")
@@ -157,8 +161,10 @@ def batches(
     if shuffle_seed is None:
         batched = tf.data.Dataset.range(len(labels)).batch(batch_size).map(gather)
     else:
+        shown = tf.range(len(labels), dtype=tf.int64) if repeats is None else tf.constant(
+            np.repeat(np.arange(len(labels), dtype=np.int64), repeats))
         batched = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(
-            lambda epoch: _one_epoch(len(labels), batch_size, shuffle_seed, epoch)
+            lambda epoch: _one_epoch(shown, batch_size, shuffle_seed, epoch)
         ).map(lambda index, seed: _augmented(_with_composed(gather(index), seed, composer, composed_per_batch),
                                              seed, augment))
     # Multi-worker training shards this pipeline by element (each worker keeps every n-th
@@ -173,13 +179,14 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return math.ceil(count / batch_size)
 
 
-def _one_epoch(count: int, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
-    """(index batch (B,), augmentation seed (2,)) for one epoch, from the stateless generator keyed by (seed, epoch)."""
+def _one_epoch(shown: tf.Tensor, batch_size: int, seed: int, epoch: tf.Tensor) -> tf.data.Dataset:
+    """(index batch (B,), augmentation seed (2,)) for one epoch: the image indices `shown` (S,) int64, shuffled by
+    the stateless generator keyed by (seed, epoch)."""
     key = tf.stack([tf.constant(seed, tf.int64), epoch])
-    order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+    order = tf.random.experimental.stateless_shuffle(shown, seed=key)
     index_batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
     # One (2,) seed per batch: (epoch * steps + batch, seed), distinct for every batch of the run.
-    steps = steps_per_epoch(count, batch_size)
+    steps = steps_per_epoch(int(shown.shape[0]), batch_size)
     augment_seeds = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps).map(
         lambda step: tf.stack([step, tf.constant(seed, tf.int64)]))
     return tf.data.Dataset.zip(index_batches, augment_seeds)

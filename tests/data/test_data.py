@@ -790,6 +790,19 @@ def test_batches_give_every_image_once_per_epoch_with_its_label(shuffle_seed):
         np.testing.assert_array_equal(x, np.broadcast_to(x[:, :1, :1, :], x.shape))  # whole images
 
 
+def test_repeats_show_each_image_that_many_times_per_epoch_shuffled_among_the_rest():
+    images, labels = index_images()
+    repeats = np.arange(COUNT) % 3  # 0, 1 or 2 times each
+    for epoch in range(2):
+        sizes, x, y = one_epoch(batches(images, labels, BATCH, shuffle_seed=4, epochs=range(epoch, epoch + 1),
+                                        repeats=repeats))
+        ids = np.rint(x[:, 0, 0, 0] * 255).astype(np.int64)
+        assert sum(sizes) == repeats.sum() == len(ids)
+        np.testing.assert_array_equal(np.bincount(ids, minlength=COUNT), repeats)
+        np.testing.assert_array_equal(y, 3 * ids + 1)
+        assert not np.array_equal(ids, np.sort(ids))  # the copies are mixed in, not appended in order
+
+
 def test_batches_scale_pixels_to_unit_range():
     rng = np.random.default_rng(9)
     images = rng.integers(0, 256, (11, 4, 5, 3), dtype=np.uint8)
