@@ -1,6 +1,7 @@
 """Read the digit, or with a reader the whole number, in photos and scans, with probabilities.
 
     python predict.py photo.png                      # photo.png: 7 (0.97), 1 (0.02), 9 (0.00)
+                                                     # (runs/convnet_handwriting if trained, else runs/convnet_mnist)
     python predict.py bus.jpg --run-dir runs/reader_svhn-numbers    # bus.jpg: 23 (0.97)
     python predict.py scan.jpg bus.jpg --json        # one JSON object per line, for scripts
     python predict.py photo.png --show               # also photo_seen.png: what the model saw, and its answer
@@ -54,8 +55,10 @@ def parse_args(argv: list[str] | None) -> PredictConfig:
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
                         help="PNG or JPEG files, 8x8 pixels to 50 megapixels")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--run-dir", type=Path, default=runs.default_run_dir("convnet", "mnist"),
-                        help="run directory written by train.py")
+    source.add_argument("--run-dir", type=Path, default=runs.default_digit_run(),
+                        help=f"run directory written by train.py (default: "
+                             f"{runs.default_run_dir('convnet', 'handwriting')} where it has been trained, else "
+                             f"{runs.default_run_dir('convnet', 'mnist')})")
     source.add_argument("--model-file", type=Path, help="any .keras digit model instead of a run")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help=f"litert: the run's {runs.TFLITE_FLOAT32_FILE}, without importing TensorFlow (fast to "

@@ -68,6 +68,14 @@ def evaluation_files(dataset: str | None = None) -> tuple[str, str, str, str]:
     return tuple(f"{Path(name).stem}-{dataset_label(dataset)}{Path(name).suffix}" for name in names)
 
 
+def default_digit_run() -> Path:
+    """predict.py's run when none is named: the handwriting model (MNIST and the CVL writers, train.py --dataset
+    handwriting) where it has been trained, since it reads other people's digits far better (README, Results);
+    else the default MNIST convnet."""
+    handwriting = default_run_dir("convnet", "handwriting")
+    return handwriting if is_run(handwriting) else default_run_dir("convnet", "mnist")
+
+
 def default_run_dir(model: str, dataset: str) -> Path:
     return RUNS_ROOT / f"{model}_{dataset}"
 

@@ -1,6 +1,7 @@
 """predict.py and the photo preparation in data/photos.py, on images the tests draw and write."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -210,3 +211,17 @@ def test_links_that_loop_and_files_that_are_no_files_are_refused(tmp_path):
         read_image(tmp_path / "loop.png")
     with pytest.raises(PhotoError, match="not a regular file"):
         read_image("/dev/zero")
+
+
+def test_without_a_run_dir_the_handwriting_model_is_read_where_it_was_trained(good_run, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    assert predict.parse_args(["x.png"]).model_file == Path("runs/convnet_mnist/model.keras")
+    shutil.copytree(good_run, tmp_path / "runs" / "convnet_mnist")
+    assert predict.parse_args(["x.png"]).model_file == Path("runs/convnet_mnist/model.keras")
+    (tmp_path / "runs" / "convnet_handwriting").mkdir()  # a folder, not yet a run: not chosen
+    assert predict.parse_args(["x.png"]).model_file == Path("runs/convnet_mnist/model.keras")
+    shutil.rmtree(tmp_path / "runs" / "convnet_handwriting")
+    shutil.copytree(good_run, tmp_path / "runs" / "convnet_handwriting")
+    assert predict.parse_args(["x.png"]).model_file == Path("runs/convnet_handwriting/model.keras")
