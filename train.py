@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                              f"x_test, y_test (uint8 images, labels 0..K-1)")
     parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS),
                         help=f"passes over the training set ({per_model('epochs')}; the convnet takes more on small "
-                             f"data sets, to make at least {MODELS['convnet'].min_steps} steps)")
+                             f"data sets, to make at least {MODELS['convnet'].min_steps} steps, and "
+                             f"{', '.join(f'{epochs} on {name}' for name, epochs in MODELS['convnet'].epochs_on)})")
     parser.add_argument("--batch-size", type=count_up_to(MAX_BATCH),
                         help=f"images per step ({per_model('batch_size')})")
     parser.add_argument("--learning-rate", type=positive_float,
@@ -162,7 +163,7 @@ def train_and_save(config: TrainConfig, arguments: list[str], strategy) -> dict:
     shown_per_epoch = len(y_train) if repeats is None else int(repeats.sum())
     steps = steps_per_epoch(shown_per_epoch, config.batch_size)
     if config.epochs is None:
-        config = replace(config, epochs=default_epochs(architecture, steps))
+        config = replace(config, epochs=default_epochs(architecture, steps, config.dataset))
 
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
     if is_npz_path(config.dataset):  # trace the run to the exact file it learned from

@@ -26,12 +26,15 @@ class Architecture:
     augment: str  # "auto" or a name from data.pipeline.AUGMENTATIONS
     kind: Kind = CLASSIFIER  # what its model does (harness/kinds.py)
     max_steps: int | None = None  # at most, whatever the data set's size (fewer epochs on large ones)
+    # Epochs on named data sets where the recipe's were measured to fall short (replacing `epochs`).
+    epochs_on: tuple[tuple[str, int], ...] = ()
 
 
-def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
-    """The recipe's epochs, or more where an epoch is too short to reach min_steps, or fewer (at least one)
-    where the epochs would pass max_steps."""
-    epochs = max(architecture.epochs, math.ceil(architecture.min_steps / max(steps_per_epoch, 1)))
+def default_epochs(architecture: Architecture, steps_per_epoch: int, dataset: str = "") -> int:
+    """The recipe's epochs (on `dataset`, if it names it in epochs_on), or more where an epoch is too short to
+    reach min_steps, or fewer (at least one) where the epochs would pass max_steps."""
+    epochs = dict(architecture.epochs_on).get(dataset, architecture.epochs)
+    epochs = max(epochs, math.ceil(architecture.min_steps / max(steps_per_epoch, 1)))
     if architecture.max_steps:
         epochs = min(epochs, max(1, architecture.max_steps // max(steps_per_epoch, 1)))
     return epochs
@@ -39,8 +42,10 @@ def default_epochs(architecture: Architecture, steps_per_epoch: int) -> int:
 
 MODELS: dict[str, Architecture] = {
     "mlp": Architecture(build_mlp, epochs=8, min_steps=0, batch_size=1024, learning_rate=8e-3, augment="none"),
+    # On handwriting (MNIST + CVL), 3 epochs left MNIST at 99.38 % (median of seeds 0-2), 6 reach 99.44 %
+    # and the CVL writers' 97.24 % (docs/handwriting.md).
     "convnet": Architecture(build_convnet, epochs=3, min_steps=630, batch_size=256, learning_rate=1.6e-2,
-                            augment="auto"),
+                            augment="auto", epochs_on=(("handwriting", 6),)),
     "reader": Architecture(build_reader, epochs=60, min_steps=0, batch_size=64, learning_rate=3e-3, augment="auto",
                            kind=READER, max_steps=3500),
 }

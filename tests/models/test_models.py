@@ -153,3 +153,12 @@ def test_convnet_refuses_images_too_small_for_its_blocks():
     assert MODELS["convnet"].build((18, 18, 1), 10).output_shape == (None, 10)
     with pytest.raises(UserError, match="at least 18x18 pixels, and these are 17x30"):
         MODELS["convnet"].build((17, 30, 1), 10)
+
+
+def test_the_recipe_names_its_epochs_on_a_data_set_and_still_reaches_its_least_steps():
+    from models import MODELS, default_epochs
+
+    convnet = MODELS["convnet"]
+    assert default_epochs(convnet, 310, "handwriting") == dict(convnet.epochs_on)["handwriting"] == 6
+    assert default_epochs(convnet, 211, "mnist") == convnet.epochs == 3
+    assert default_epochs(convnet, 10, "handwriting") == 63  # min_steps still holds: 630 steps of 10
