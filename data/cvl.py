@@ -23,6 +23,7 @@ import numpy as np
 
 from data.conventions import dark_ink_to_mnist
 from data.dataset import Dataset
+from data.npz import read_arrays
 from harness.errors import DataError
 
 FILE_NAME = "cvl-digits.npz"
@@ -33,14 +34,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path} is not there: the CVL digits are not downloadable (the database is given out on "
                         f"request, for research); put {FILE_NAME} in the data folder (--data-dir).")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in KEYS if key not in archive.files]
-            if missing:
-                raise DataError(f"{path} lacks {', '.join(missing)}; it needs {', '.join(KEYS)}.")
-            return {key: archive[key] for key in KEYS}
-    except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"{path} is not a readable .npz file ({error}).") from error
+    return read_arrays(path, KEYS)
 
 
 def _checked(path: Path, arrays: dict, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,22 +27,23 @@ def is_npz_path(name: str) -> bool:
     return name.lower().endswith(".npz")
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def read_arrays(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+    """The arrays `keys` of the .npz at `path`, read without pickles; a DataError saying what is wrong otherwise."""
     if not path.is_file():
         raise DataError(f"{path} does not exist; check the path given to --dataset.")
     with open(path, "rb") as stream:
         magic = stream.read(6)
     # np.load treats anything that is neither a zip nor an .npy as a pickle; say what it really is.
     if magic.startswith(b"\x93NUMPY"):
-        raise DataError(f"{path} holds a single array, not an .npz archive with {', '.join(KEYS)}.")
+        raise DataError(f"{path} holds a single array, not an .npz archive with {', '.join(keys)}.")
     if not magic.startswith(b"PK"):
         raise DataError(f"{path} is not a readable .npz file (it is not a zip archive); save it with numpy.savez.")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in KEYS if key not in archive.files]
+            missing = [key for key in keys if key not in archive.files]
             if missing:
-                raise DataError(f"{path} lacks {', '.join(missing)}; it needs the keys {', '.join(KEYS)}.")
-            return {key: archive[key] for key in KEYS}
+                raise DataError(f"{path} lacks {', '.join(missing)}; it needs the keys {', '.join(keys)}.")
+            return {key: archive[key] for key in keys}
     except ValueError as error:
         if "allow_pickle" in str(error):
             raise DataError(f"{path} contains pickled Python objects, which are not loaded for safety; "
@@ -103,7 +104,7 @@ def describe_classes(runs: list[tuple[int, int]], shown: int = SHOWN_RUNS) -> st
 def load_npz(path: Path) -> Dataset:
     """The data set in a Keras-style .npz file, checked; name is the file's stem."""
     path = Path(path)
-    arrays = _read(path)
+    arrays = read_arrays(path)
     x_train = _images(path, "x_train", arrays["x_train"])
     x_test = _images(path, "x_test", arrays["x_test"])
     if x_train.shape[1:] != x_test.shape[1:]:

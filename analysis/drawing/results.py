@@ -208,15 +208,15 @@ def mistake_kinds(groups, images: np.ndarray, captions: list[str], title: str, w
     below, the writers with the most mistakes when `writers` lists them (writer_errors)."""
     height, width = images.shape[1:3]
     examples = examples or (8 if width <= 2 * height else 4)  # fewer, wider cells for whole numbers
-    cell_width = 1.2 * max(1.0, width / height / 2)
+    cell_width = 1.2 * max(1.0, width / height / 2)  # inches
     rows = len(groups) + (1 if writers else 0)
     figure, axes = plt.subplots(max(rows, 1), examples + 1, squeeze=False,
-                                figsize=(2.6 + examples * cell_width, 1.35 * max(rows, 1)),
-                                gridspec_kw={"width_ratios": [2.6 / cell_width] + [1] * examples})
+                                figsize=(3.2 + examples * cell_width, 1.35 * max(rows, 1)),
+                                gridspec_kw={"width_ratios": [3.2 / cell_width] + [1] * examples})
     for axis in axes.ravel():
         axis.axis("off")
     for row, group in enumerate(groups):
-        axes[row, 0].text(0, 0.5, group.title, fontsize=9, va="center", ha="left", wrap=True)
+        axes[row, 0].text(0, 0.5, group.title, fontsize=8.5, va="center", ha="left", wrap=True)
         for column, index in enumerate(group.examples[:examples], start=1):
             picture = images[index]
             axes[row, column].imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray",
