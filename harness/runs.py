@@ -283,8 +283,8 @@ def open_run(run_dir: Path, data_dir: Path | None = None, dataset: str | None = 
     """The run in run_dir with its kind, model and data, checked to fit each other; UserError otherwise.
 
     data_dir replaces the data folder the run recorded. `dataset` (a name or .npz path) replaces the data set
-    the run was trained on, to measure the model on another's test split; `convert`, a function of uint8 images
-    (N, H, W, C), brings that data set's images to the run's convention (data/conventions.py).
+    the run was trained on, to measure the model on another's test split; `convert`, a function of a Dataset
+    returning one, brings that data set's images to the run's convention (data.conventions.dark_ink_dataset).
     """
     from harness import model_files
     from analysis.introspection.graph import classifier_shapes
