@@ -3,6 +3,7 @@ and evaluate.py --robustness / --compare on dry-run runs of each kind."""
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -146,12 +147,13 @@ def assert_png(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """Two dry runs on synthetic digits (28x28x1): a convnet and an mlp."""
+def two_runs(tmp_path_factory, good_run):
+    """Two dry runs on synthetic digits (28x28x1): a convnet (conftest's good_run, train.py --dataset synthetic
+    --dry-run with its default convnet, copied rather than trained again) and an mlp."""
     folder = tmp_path_factory.mktemp("runs")
-    for model in ("convnet", "mlp"):
-        assert train.main(["--model", model, "--dataset", "synthetic", "--dry-run",
-                           "--run-dir", str(folder / model)]) == 0
+    shutil.copytree(good_run, folder / "convnet")
+    assert json.loads((folder / "convnet" / "config.json").read_text())["model"] == "convnet"
+    assert train.main(["--model", "mlp", "--dataset", "synthetic", "--dry-run", "--run-dir", str(folder / "mlp")]) == 0
     return folder / "convnet", folder / "mlp"
 
 

@@ -32,10 +32,12 @@ def assert_png(path: Path):
 
 
 @pytest.fixture(scope="module")
-def dry_run(tmp_path_factory):
-    """One synthetic --dry-run, trained then evaluated; shared by the checks below."""
+def dry_run(tmp_path_factory, good_run):
+    """One synthetic --dry-run, trained then evaluated; shared by the checks below.
+
+    The training is conftest's good_run (train.py --dataset synthetic --dry-run), copied rather than trained again."""
     run_dir = tmp_path_factory.mktemp("runs") / "convnet_synthetic"
-    assert train.main(["--dataset", "synthetic", "--dry-run", "--run-dir", str(run_dir)]) == 0
+    shutil.copytree(good_run, run_dir)
     assert evaluate.main(["--run-dir", str(run_dir)]) == 0
     return run_dir
 

@@ -65,25 +65,43 @@ def assert_trained_run(run_dir: Path, replicas: int):
     assert np.mean(predicted == digits.y_test) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
-def test_mirrored_over_two_logical_cpus(tmp_path):
-    run_dir = tmp_path / "mirrored"
-    output = finish(train_process([*SHORT_RUN, "--distribute", "mirrored", "--cpu-replicas", "2",
-                                   "--run-dir", str(run_dir)]))
-    assert "2 replica(s)" in output
-    assert_trained_run(run_dir, replicas=2)
-
-
-def test_two_workers_on_loopback_chief_saves(tmp_path):
-    run_dir = tmp_path / "multiworker"
+@pytest.fixture(scope="module")
+def started(tmp_path_factory):
+    """Both distributed runs, started at once: the mirrored run and the two workers (three processes) overlap their
+    start-ups and the workers' waits for each other, instead of running one after the other. Each test below
+    finishes and checks its own processes; whatever is left running at the end is stopped."""
+    mirrored_dir = tmp_path_factory.mktemp("mirrored") / "mirrored"
+    multiworker_dir = tmp_path_factory.mktemp("multiworker") / "multiworker"
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    arguments = [*SHORT_RUN, "--distribute", "multiworker", "--run-dir", str(run_dir)]
-    workers = [train_process(arguments, {"cluster": cluster, "task": {"type": "worker", "index": index}})
-               for index in range(2)]
-    outputs = [finish(worker) for worker in workers]
+    arguments = [*SHORT_RUN, "--distribute", "multiworker", "--run-dir", str(multiworker_dir)]
+    processes = {
+        "mirrored": [train_process([*SHORT_RUN, "--distribute", "mirrored", "--cpu-replicas", "2",
+                                    "--run-dir", str(mirrored_dir)])],
+        "multiworker": [train_process(arguments, {"cluster": cluster, "task": {"type": "worker", "index": index}})
+                        for index in range(2)],
+    }
+    yield {"mirrored": mirrored_dir, "multiworker": multiworker_dir}, processes
+    for process in processes["mirrored"] + processes["multiworker"]:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_mirrored_over_two_logical_cpus(started):
+    run_dirs, processes = started
+    output = finish(processes["mirrored"][0])
+    assert "2 replica(s)" in output
+    assert_trained_run(run_dirs["mirrored"], replicas=2)
+
+
+def test_two_workers_on_loopback_chief_saves(started):
+    run_dirs, processes = started
+    run_dir = run_dirs["multiworker"]
+    outputs = [finish(worker) for worker in processes["multiworker"]]
     assert all("2 replica(s)" in output for output in outputs)
     assert_trained_run(run_dir, replicas=2)
     # Only the chief's folder (and the lock it held) exists: worker 1 wrote into a scratch folder and removed it.
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".multiworker.lock", "multiworker"]
+    assert sorted(path.name for path in run_dir.parent.iterdir()) == [".multiworker.lock", "multiworker"]
 
 
 @pytest.mark.parametrize("tf_config", [None, "not json", '{"cluster": {}}'])

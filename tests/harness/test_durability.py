@@ -228,6 +228,10 @@ def test_a_read_only_run_is_refused_in_one_line(read_only_run, capsys):
 # ------------------------------------------------------------------ damaged training state, two writers
 
 
+# The smallest model: what is checked is how a saved state is read, not what it holds.
+DAMAGED_RUN = ["--dataset", "synthetic", "--model", "mlp", "--limit", "256", "--epochs", "1"]
+
+
 def interrupted_state(tmp_path, monkeypatch) -> tuple[Path, Path]:
     """(run folder, the state's model file) of a two-epoch run stopped after its first epoch."""
     run_dir = tmp_path / "run"
@@ -237,7 +241,7 @@ def interrupted_state(tmp_path, monkeypatch) -> tuple[Path, Path]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(model_files, "save_model", stop)  # stopped after training, before the run is saved
-    assert train.main(["--dataset", "synthetic", "--limit", "256", "--epochs", "1", "--run-dir", str(run_dir)]) != 0
+    assert train.main([*DAMAGED_RUN, "--run-dir", str(run_dir)]) != 0
     monkeypatch.setattr(model_files, "save_model", real_save)
     state = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / "epoch-0001.keras"
     assert state.is_file()
@@ -249,7 +253,7 @@ def test_a_damaged_training_state_is_refused_and_fresh_starts_over(tmp_path, mon
     capsys.readouterr()
     data = state.read_bytes()
     middle = len(data) // 2
-    command = ["--dataset", "synthetic", "--limit", "256", "--epochs", "1", "--run-dir", str(run_dir)]
+    command = [*DAMAGED_RUN, "--run-dir", str(run_dir)]
     for damaged in (data[:middle], data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1:]):  # cut, edited
         state.write_bytes(damaged)
         assert train.main(command) == 2

@@ -229,7 +229,7 @@ def test_every_json_a_run_holds_is_strict(good_run):
 
 # ------------------------------------------------------------------ kill, Ctrl-C and resume
 
-RESUMABLE = ["--dataset", "synthetic", "--limit", "1000", "--epochs", "12"]
+RESUMABLE = ["--dataset", "synthetic", "--limit", "400", "--epochs", "12"]  # bit for bit at any size
 
 
 def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
@@ -237,29 +237,44 @@ def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_saved_epoch(run_dir: Path, epoch: int, process: subprocess.Popen) -> None:
-    state = runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / f"epoch-{epoch:04d}.keras"
-    deadline = time.monotonic() + 120
-    while not state.exists():
-        assert process.poll() is None, f"training ended before epoch {epoch} was saved: {process.stderr.read()}"
-        assert time.monotonic() < deadline, "no saved epoch after two minutes"
+def saved_state(run_dir: Path, epoch: int) -> Path:
+    return runs.staging_dir(run_dir) / runs.TRAINING_STATE_DIR / f"epoch-{epoch:04d}.keras"
+
+
+def stop_trainings(stops: list[tuple[Path, int, signal.Signals]]) -> list[tuple[int, str]]:
+    """Start one train.py per (run folder, epoch, signal), all at once, and send each its signal once that epoch
+    of its run is saved; their exit statuses and stderr. (Together, their start-ups overlap.)"""
+    processes = [start_training(run_dir) for run_dir, _, _ in stops]
+    waiting = dict(enumerate(stops))
+    deadline = time.monotonic() + 180
+    while waiting:
+        for index, (run_dir, epoch, how) in list(waiting.items()):
+            process = processes[index]
+            if saved_state(run_dir, epoch).exists():
+                process.send_signal(how)
+                del waiting[index]
+            else:
+                assert process.poll() is None, \
+                    f"training ended before epoch {epoch} was saved: {process.stderr.read()}"
+        assert time.monotonic() < deadline, "no saved epoch after three minutes"
         time.sleep(0.02)
+    results = []
+    for process in processes:
+        _, error = process.communicate(timeout=120)
+        results.append((process.returncode, error))
+    return results
 
 
-def stop_training(run_dir: Path, after_epoch: int, how: signal.Signals) -> tuple[int, str]:
-    """Start train.py, send it `how` once epoch `after_epoch` is saved; its exit status and stderr."""
-    process = start_training(run_dir)
-    wait_for_saved_epoch(run_dir, after_epoch, process)
-    process.send_signal(how)
-    _, error = process.communicate(timeout=120)
-    return process.returncode, error
+def finish(run_dir: Path, capsys, *extra: str) -> str:
+    """Run the same command (or another, with `extra`) to its end, as a user would after the stop; its stdout.
 
-
-def finish(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "train.py", *RESUMABLE, "--run-dir", str(run_dir), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done
+    In this process: what is checked is the state the stopped process left and what train.py does with it,
+    not how a process starts (the stop itself is a real process's, above)."""
+    capsys.readouterr()
+    code = train.main([*RESUMABLE, "--run-dir", str(run_dir), *extra])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
 
 
 def weights(run_dir: Path) -> list[np.ndarray]:
@@ -269,7 +284,7 @@ def weights(run_dir: Path) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    finish(run_dir)
+    assert train.main([*RESUMABLE, "--run-dir", str(run_dir)]) == 0
     return run_dir
 
 
@@ -283,27 +298,53 @@ def assert_same_run(resumed: Path, uninterrupted: Path) -> None:
     assert (resumed / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
 
 
-def test_a_killed_run_resumes_to_the_same_weights(tmp_path, uninterrupted):
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory) -> dict[str, tuple[Path, int, str]]:
+    """Two train.py processes, never changed after: "killed" was killed (SIGKILL) once epoch 2 was saved,
+    "interrupted" was sent Ctrl-C (SIGINT) once epoch 1 was; {name: (its run folder, exit status, stderr)}.
+    The tests resume (or start fresh from) a copy of the staging folder each left, as if they had stopped a
+    process of their own."""
+    folder = tmp_path_factory.mktemp("stopped")
+    stops = {"killed": (folder / "killed", 2, signal.SIGKILL),
+             "interrupted": (folder / "interrupted", 1, signal.SIGINT)}
+    results = stop_trainings(list(stops.values()))
+    return {name: (stop[0], *result) for (name, stop), result in zip(stops.items(), results)}
+
+
+@pytest.fixture(scope="module")
+def killed(stopped) -> Path:
+    """The staging folder the killed train.py left behind."""
+    run_dir, _, _ = stopped["killed"]
+    assert not run_dir.exists()
+    return runs.staging_dir(run_dir)
+
+
+def copy_staging(staging: Path, run_dir: Path) -> None:
+    """Put a copy of a stopped run's staging folder where a run into run_dir keeps its own."""
+    shutil.copytree(staging, runs.staging_dir(run_dir))
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, killed, uninterrupted, capsys):
     """Seen: a kill lost all progress and left a hidden staging folder behind."""
     run_dir = tmp_path / "run"
-    stop_training(run_dir, 2, signal.SIGKILL)
-    assert not run_dir.exists()
-    done = finish(run_dir)
-    resumed_from = int(done.stdout.split("resuming", 1)[1].split("after epoch ")[1].split()[0])
+    copy_staging(killed, run_dir)  # the kill left no run folder (checked in `killed`), only the staging one
+    out = finish(run_dir, capsys)
+    resumed_from = int(out.split("resuming", 1)[1].split("after epoch ")[1].split()[0])
     assert 2 <= resumed_from < 12
     assert_same_run(run_dir, uninterrupted)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
 
 
-def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path):
+def test_ctrl_c_says_how_to_resume_and_a_different_command_starts_fresh(tmp_path, stopped, capsys):
+    interrupted, status, error = stopped["interrupted"]
     run_dir = tmp_path / "run"
-    status, error = stop_training(run_dir, 1, signal.SIGINT)
+    copy_staging(runs.staging_dir(interrupted), run_dir)
     assert status == 130
     assert "Traceback" not in error
     last = error.strip().splitlines()[-1]
     assert last.startswith("interrupted after") and "run the same command again to resume" in last
-    done = finish(run_dir, "--seed", "0", "--batch-size", "64")  # another command for the same folder
-    assert "other settings" in done.stdout and "starting fresh" in done.stdout and "resuming" not in done.stdout
+    out = finish(run_dir, capsys, "--seed", "0", "--batch-size", "64")  # another command for the same folder
+    assert "other settings" in out and "starting fresh" in out and "resuming" not in out
     assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 64
 
 
@@ -339,11 +380,12 @@ def test_ctrl_c_in_fit_stops_it_after_that_step_and_gives_ctrl_c_back():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_fresh_ignores_a_resumable_state(tmp_path, uninterrupted):
+def test_fresh_ignores_a_resumable_state(tmp_path, killed, uninterrupted, capsys):
     run_dir = tmp_path / "run"
-    stop_training(run_dir, 1, signal.SIGKILL)
-    done = finish(run_dir, "--fresh")
-    assert "resuming" not in done.stdout
+    copy_staging(killed, run_dir)
+    assert runs.staging_dir(run_dir).is_dir()  # a state it could resume from
+    out = finish(run_dir, capsys, "--fresh")
+    assert "resuming" not in out
     assert_same_run(run_dir, uninterrupted)
 
 

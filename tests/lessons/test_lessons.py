@@ -272,6 +272,10 @@ def test_the_over_fit_network_validation_loss_rises_while_training_loss_falls(tm
 
 def test_fitting_lesson_runs_on_synthetic_digits(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fitting, "LEARNING_RATES", (0.1, 10.0))  # two rates are enough to run the sweep's code
+    # Two epochs (as --epochs 2 for the other questions) are enough to run the learning-rate and batch-size code,
+    # whose figures and lines use the first and the last epoch.
+    monkeypatch.setattr(fitting, "LEARNING_RATE_EPOCHS", 2)
+    monkeypatch.setattr(fitting, "BATCH_EPOCHS", 2)
     assert fitting.main(tiny_synthetic(tmp_path, "--epochs", "2")) == 0
     assert_pngs(tmp_path, ["capacity.png", "learning_rate.png", "batch_size.png", "regularisation.png"])
     assert "SGD learning rate" in capsys.readouterr().out
