@@ -84,8 +84,8 @@ def writer_errors(wrong: np.ndarray, writers: np.ndarray, shown: int = SHOWN_WRI
     """The writers (ids >= 0 in `writers` (N,)) with the highest share of mistakes (`wrong` (N,) bool), as
     evaluation.json lists them: writer, items, errors, error_rate."""
     known = writers >= 0
-    ids, items = np.unique(writers[known], return_counts=True)
-    errors = np.array([int(wrong[known][writers[known] == writer].sum()) for writer in ids], int)
+    ids, which, items = np.unique(writers[known], return_inverse=True, return_counts=True)
+    errors = np.bincount(which, weights=wrong[known], minlength=len(ids)).astype(int)
     order = np.lexsort((ids, -errors / np.maximum(items, 1)))[:shown]
     return [{"writer": int(ids[i]), "items": int(items[i]), "errors": int(errors[i]),
              "error_rate": float(errors[i] / items[i])} for i in order]

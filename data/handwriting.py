@@ -27,19 +27,20 @@ UNKNOWN_WRITER = -1  # MNIST's files do not say who wrote each digit
 CVL_REPEATS = 4  # times each CVL training digit is shown per epoch, MNIST's once
 
 
+def after_unknown_writers(unknown: int, known: np.ndarray) -> np.ndarray:
+    """Writer ids (unknown + len(known),) int32 for MNIST's `unknown` digits followed by CVL's of writers `known`."""
+    return np.concatenate([np.full(unknown, UNKNOWN_WRITER, np.int32), known]).astype(np.int32)
+
+
 def load_handwriting(data_dir: Path) -> Dataset:
     """handwriting: images (N, 28, 28, 1) uint8, labels (N,) int32; writer ids -1 for MNIST's digits."""
     mnist, cvl = load_mnist(data_dir), load_cvl_digits(data_dir)
-
-    def writers(count: int, known: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.full(count, UNKNOWN_WRITER, np.int32), known])
-
     return Dataset(
         "handwriting",
         np.concatenate([mnist.x_train, cvl.x_train]), np.concatenate([mnist.y_train, cvl.y_train]),
         np.concatenate([mnist.x_test, cvl.x_test]), np.concatenate([mnist.y_test, cvl.y_test]),
-        writers_train=writers(len(mnist.y_train), cvl.writers_train),
-        writers_test=writers(len(mnist.y_test), cvl.writers_test),
+        writers_train=after_unknown_writers(len(mnist.y_train), cvl.writers_train),
+        writers_test=after_unknown_writers(len(mnist.y_test), cvl.writers_test),
         test_parts=((mnist.name, len(mnist.y_test)), (cvl.name, len(cvl.y_test))),
         train_repeats=np.concatenate([np.ones(len(mnist.y_train), np.int32),
                                       np.full(len(cvl.y_train), CVL_REPEATS, np.int32)]),

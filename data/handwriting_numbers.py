@@ -37,6 +37,7 @@ from data.composer import NumberComposer
 from data.cvl import FILE_NAME as CVL_FILE
 from data.cvl import load_cvl_digits
 from data.dataset import Dataset
+from data.handwriting import UNKNOWN_WRITER, after_unknown_writers
 from data.files import file_digest
 from data.mnist import load_mnist
 from data.mnist_numbers import mnist_digests
@@ -52,7 +53,6 @@ TEST_COUNTS = {"mnist": 5_000, "cvl-digits": 5_000}  # test numbers per source, 
 TRAIN_SEED = 20261207
 TEST_SEEDS = {"mnist": 20261208, "cvl-digits": 20261209}  # distinct, so no test number repeats a training layout
 CACHE_VERSION = 1  # bump when data/composer/ changes what it draws (the key cannot see code changes)
-UNKNOWN_WRITER = -1  # MNIST's files do not say who wrote each digit
 ARRAYS = ("x_train", "y_train", "writers_train", "x_test", "y_test", "writers_test")
 
 
@@ -82,7 +82,7 @@ def training_composer(mnist: Dataset, cvl: Dataset) -> NumberComposer:
     CVL writers' numbers CVL_SHARE of them."""
     digits = np.concatenate([mnist.x_train, cvl.x_train])
     labels = np.concatenate([mnist.y_train, cvl.y_train])
-    groups = np.concatenate([np.full(len(mnist.y_train), UNKNOWN_WRITER, np.int32), cvl.writers_train])
+    groups = after_unknown_writers(len(mnist.y_train), cvl.writers_train)
     # A number takes the group of a first digit drawn with these weights: all of MNIST's weigh 1 - CVL_SHARE.
     weights = np.where(groups == UNKNOWN_WRITER, (1 - CVL_SHARE) / len(mnist.y_train), CVL_SHARE / len(cvl.y_train))
     return NumberComposer(digits, labels, INPUT_SHAPE, STYLE, groups=groups, weights=weights)
@@ -91,7 +91,8 @@ def training_composer(mnist: Dataset, cvl: Dataset) -> NumberComposer:
 def _compose(train_composer: NumberComposer, mnist: Dataset, cvl: Dataset) -> dict[str, np.ndarray]:
     """The fixed numbers: training from train_composer, test from MNIST's then CVL's test digits."""
     x_train, y_train, writers_train = _numbers_and_writers(train_composer, TRAIN_COUNT, TRAIN_SEED,
-                                                           _writers(mnist.y_train, cvl.writers_train))
+                                                           after_unknown_writers(len(mnist.y_train),
+                                                                                 cvl.writers_train))
     tests = []
     for source, count in TEST_COUNTS.items():
         if source == "mnist":
@@ -104,11 +105,6 @@ def _compose(train_composer: NumberComposer, mnist: Dataset, cvl: Dataset) -> di
     x_test, y_test, writers_test = (np.concatenate(parts) for parts in zip(*tests))
     return {"x_train": x_train, "y_train": y_train, "writers_train": writers_train,
             "x_test": x_test, "y_test": y_test, "writers_test": writers_test}
-
-
-def _writers(mnist_labels: np.ndarray, cvl_writers: np.ndarray) -> np.ndarray:
-    """The training composer's digits' writers (N,) int32, in its order: MNIST's unknown, then CVL's."""
-    return np.concatenate([np.full(len(mnist_labels), UNKNOWN_WRITER, np.int32), cvl_writers]).astype(np.int32)
 
 
 def _numbers_and_writers(composer: NumberComposer, count: int, seed: int, writers: np.ndarray):
