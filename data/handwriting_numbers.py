@@ -52,7 +52,7 @@ CVL_SHARE = 0.35  # of the training numbers (fixed and composed): written by one
 TEST_COUNTS = {"mnist": 5_000, "cvl-digits": 5_000}  # test numbers per source, in this order in x_test
 TRAIN_SEED = 20261207
 TEST_SEEDS = {"mnist": 20261208, "cvl-digits": 20261209}  # distinct, so no test number repeats a training layout
-CACHE_VERSION = 1  # bump when data/composer/ changes what it draws (the key cannot see code changes)
+CACHE_VERSION = 2  # bump when data/composer/ or the CVL framing changes what it draws (the key cannot see code)
 ARRAYS = ("x_train", "y_train", "writers_train", "x_test", "y_test", "writers_test")
 
 
