@@ -38,6 +38,7 @@ models.)
 """
 
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -79,9 +80,9 @@ def read_function(model: keras.Model):
     return read
 
 
-def input_spec(model: keras.Model) -> tf.TensorSpec:
-    """uint8 (None, H, W, C) named `pixels`, H, W, C from the model's own input."""
-    return tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name=INPUT)
+def input_spec(model: keras.Model, batch: int | None = None) -> tf.TensorSpec:
+    """uint8 (batch, H, W, C) named `pixels`, H, W, C from the model's own input; batch None: any."""
+    return tf.TensorSpec((batch, *model.input_shape[1:]), tf.uint8, name=INPUT)
 
 
 def export_saved_model(model: keras.Model, directory: Path, kind: kinds.Kind | None = None) -> None:
@@ -109,6 +110,43 @@ def write_serving_files(model: keras.Model, run_dir: Path, training_images: np.n
         for name, flatbuffer in [(runs.TFLITE_FLOAT32_FILE, convert_float32(saved_model)),
                                  (runs.TFLITE_INT8_FILE, convert_int8(saved_model, training_images))]:
             atomic.write_bytes(run_dir / name, flatbuffer, "another --run-dir")
+
+
+def layers_function(model: keras.Model, responses: list[str]):
+    """The web page's draw view: (the Keras model it runs, its serving computation: uint8 pixels (B, H, W, C)
+    -> a classifier's probabilities and digit, and the output of each layer named in `responses` ((B, h, w, c)
+    maps), by its name)."""
+    watched = keras.Model(model.inputs, [model.get_layer(name).output for name in responses] + [model.output])
+
+    def observe(pixels):
+        *maps, probabilities = watched(normalise(pixels), training=False)
+        return {PROBABILITIES: probabilities, DIGIT: tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+                **dict(zip(responses, maps))}
+
+    return watched, observe
+
+
+def single_image_flatbuffer(model: keras.Model, function) -> bytes:
+    """A float32 .tflite flatbuffer of `function` (a serving computation of `model`) for one image at a time.
+
+    LiteRT.js (the web page's runtime) refuses a dynamic batch size: its input must be (1, H, W, C), not
+    (-1, H, W, C) as in the run's own files. The operations and weights are the run's.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SIGNATURE, function, input_signature=[input_spec(model, batch=1)])
+    with tempfile.TemporaryDirectory() as folder, silenced(2):  # the converter's C++ log lines
+        archive.write_out(folder, verbose=False)
+        return convert_float32(Path(folder))
+
+
+def page_flatbuffers(model: keras.Model, kind: kinds.Kind, responses: list[str] | None = None) -> dict[str, bytes]:
+    """The web page's LiteRT files for one run: {"model": its serving signature for one image} and, given the
+    responses of a classifier's layers to show, {"layers": layers_function's}."""
+    files = {"model": single_image_flatbuffer(model, kind.serving_function(model))}
+    if responses:
+        files["layers"] = single_image_flatbuffer(*layers_function(model, responses))
+    return files
 
 
 REPRESENTATIVE_IMAGES = 300  # calibration images for int8: enough for stable activation ranges

@@ -1,0 +1,91 @@
+"""Your trained models in a web page: read a number from a photo, draw a digit and watch every layer answer.
+
+    python serve.py                                   # the default runs, at http://127.0.0.1:8000/
+    python serve.py --run-dir runs/convnet_mnist --run-dir runs/reader_svhn-numbers --port 8000
+    python serve.py --out site/                       # only write the folder, for any static host
+
+The page (serving/webapp.py builds its folder, serving/web/ holds its code) runs
+the runs' LiteRT files in the browser with LiteRT.js: after one visit it works
+offline, and a photo never leaves the device. It is served on 127.0.0.1 only;
+a phone reaches it through an HTTPS host (README, "The web page").
+"""
+
+import functools
+import http.server
+import sys
+from pathlib import Path
+
+from harness import runs
+from harness.cli import ArgumentParser, entry_point
+from harness.errors import UserError
+
+DEFAULT_OUT = runs.RUNS_ROOT / "web"
+HOST = "127.0.0.1"  # this machine only: the page is for the person at it (a phone goes through a host)
+
+
+def default_runs() -> list[Path]:
+    """The handwriting classifier predict.py uses, and the street number reader, those of them trained."""
+    found = [run for run in (runs.default_digit_run(), runs.default_run_dir("reader", "svhn-numbers"))
+             if runs.is_run(run)]
+    if not found:
+        raise UserError(f"no trained run in {runs.RUNS_ROOT}/; train one with python train.py (and python train.py "
+                        f"--model reader --dataset svhn-numbers), or pass --run-dir.")
+    return found
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with the types the page needs (ES modules, WebAssembly, the app manifest), no request log."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript",
+                      ".wasm": "application/wasm", ".webmanifest": "application/manifest+json",
+                      ".tflite": "application/octet-stream"}
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+def serve(folder: Path, port: int) -> None:
+    """Serve `folder` on HOST:port until interrupted, printing the page's address."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    try:
+        server = http.server.ThreadingHTTPServer((HOST, port), handler)
+    except OSError as error:
+        raise UserError(f"cannot listen on {HOST}:{port} ({error.strerror or error}); choose another --port.") from None
+    with server:
+        print(f"serving {folder} at http://{HOST}:{server.server_address[1]}/ (read a number: #read, draw a "
+              f"digit: #draw); Ctrl-C stops", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description="Build the web page for trained runs (LiteRT.js in the browser, offline "
+                                        "after one visit) and serve it on 127.0.0.1, or only write its folder.")
+    parser.add_argument("--run-dir", type=Path, action="append",
+                        help="a run written by train.py, repeatable (default: "
+                             f"{runs.default_digit_run()} and {runs.default_run_dir('reader', 'svhn-numbers')}, "
+                             f"those trained)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free one)")
+    parser.add_argument("--out", type=Path,
+                        help=f"only write the page's folder here, for any static host (default: build into "
+                             f"{DEFAULT_OUT} and serve it)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the data files (default: each run's)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port (0 to 65535)")
+    from harness.quiet_keras import keras  # noqa: F401 (first: TensorFlow loads here, without its chatter)
+    from serving import webapp
+
+    out = args.out or DEFAULT_OUT
+    manifest = webapp.build(args.run_dir or default_runs(), out, args.data_dir)
+    print(f"wrote {out}: {', '.join(model['name'] for model in manifest['models'])}", flush=True)
+    if args.out is None:
+        serve(out, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
