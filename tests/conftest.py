@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import shutil
 from pathlib import Path
 
 import keras
@@ -41,6 +42,30 @@ def good_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("good") / "run"
     assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def mlp_dry_run(tmp_path_factory) -> Path:
+    """A complete train.py --model mlp --dataset synthetic --dry-run run, to copy (never changed)."""
+    import train  # here: train.py is a script at the root, imported only by the tests that train
+
+    run_dir = tmp_path_factory.mktemp("mlp_dry_run") / "run"
+    assert train.main(["--model", "mlp", "--dataset", "synthetic", "--dry-run", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def reader_dry_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(run folder, data folder): dry_run_reader's reader of numbers of 1 to 3 digits, 40 training and 20 test
+    numbers of 32-pixel digits, trained once for the session; copy the run folder before writing into it."""
+    return dry_run_reader(tmp_path_factory, longest=3)
+
+
+def copied_run(run_dir: Path, tmp_path_factory, name: str) -> Path:
+    """A copy of a shared run folder, named `name`, in a fresh temporary folder: a run of the test's own."""
+    copy = tmp_path_factory.mktemp("runs") / name
+    shutil.copytree(run_dir, copy)
+    return copy
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

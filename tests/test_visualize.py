@@ -22,6 +22,7 @@ import pytest
 from matplotlib.image import imread
 
 import train
+from conftest import copied_run
 import visualize
 from data import load_dataset
 from analysis.drawing.layers import as_rgb, cell_side, enlarge
@@ -51,8 +52,9 @@ def convnet_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mlp_run(tmp_path_factory):
-    return trained_run(tmp_path_factory, "mlp", "synthetic")
+def mlp_run(tmp_path_factory, mlp_dry_run):
+    """conftest's mlp_dry_run (train.py --model mlp --dataset synthetic --dry-run), copied for this module's figures."""
+    return copied_run(mlp_dry_run, tmp_path_factory, "mlp_synthetic")
 
 
 def run_visualize(argv, capsys) -> tuple[int, str, str]:

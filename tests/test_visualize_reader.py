@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import layers
 from matplotlib.image import imread
 
-from conftest import dry_run_reader
+from conftest import copied_run
 import visualize
 from data import load_dataset
 from analysis import drawing
@@ -41,10 +41,11 @@ VIEWS = ["feature_maps", "top_patches", "filter_patterns"]
 
 
 @pytest.fixture(scope="module")
-def reader_run(tmp_path_factory):
-    """(run folder, data folder) of a reader trained for one --dry-run pass."""
-    run_dir, data_dir = dry_run_reader(tmp_path_factory, longest=3, counts=NUMBERS.items(), tile=TILE)
-    return run_dir, data_dir
+def reader_run(tmp_path_factory, reader_dry_run):
+    """(run folder, data folder) of a reader trained for one --dry-run pass: conftest's reader_dry_run (1 to 3 digits,
+    NUMBERS, TILE), its run folder copied for this module's figures."""
+    run_dir, data_dir = reader_dry_run
+    return copied_run(run_dir, tmp_path_factory, run_dir.name), data_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dry_run_reader
+from conftest import copied_run
 from matplotlib.pyplot import imread
 
 import evaluate
-import train
 from data import transforms
 from analysis import robustness
 
@@ -147,13 +146,14 @@ def assert_png(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, good_run):
+def two_runs(tmp_path_factory, good_run, mlp_dry_run):
     """Two dry runs on synthetic digits (28x28x1): a convnet (conftest's good_run, train.py --dataset synthetic
-    --dry-run with its default convnet, copied rather than trained again) and an mlp."""
+    --dry-run with its default convnet) and an mlp (conftest's mlp_dry_run), both copied rather than trained again."""
     folder = tmp_path_factory.mktemp("runs")
     shutil.copytree(good_run, folder / "convnet")
     assert json.loads((folder / "convnet" / "config.json").read_text())["model"] == "convnet"
-    assert train.main(["--model", "mlp", "--dataset", "synthetic", "--dry-run", "--run-dir", str(folder / "mlp")]) == 0
+    shutil.copytree(mlp_dry_run, folder / "mlp")
+    assert json.loads((folder / "mlp" / "config.json").read_text())["model"] == "mlp"
     return folder / "convnet", folder / "mlp"
 
 
@@ -182,8 +182,8 @@ def test_the_sweep_is_the_same_for_the_same_seed(two_runs):
     assert strict_json(convnet / "robustness.json") == first
 
 
-def test_a_reader_is_swept_on_whole_numbers(tmp_path_factory):
-    run_dir, _ = dry_run_reader(tmp_path_factory, longest=3)
+def test_a_reader_is_swept_on_whole_numbers(tmp_path_factory, reader_dry_run):
+    run_dir = copied_run(reader_dry_run[0], tmp_path_factory, reader_dry_run[0].name)  # 1 to 3 digits, 20 test numbers
     assert evaluate.main(["--run-dir", str(run_dir), "--robustness"]) == 0
     result = strict_json(run_dir / "robustness.json")
     assert result["kind"] == "reader" and set(result) >= KEYS | {"hue"} and result["images"] == 20
