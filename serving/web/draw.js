@@ -10,7 +10,8 @@ const CANVAS_SCALE = 10;  // the drawing is this many times the model's input si
 const PEN_SHARE = 1 / 12;  // the pen's width as a share of the canvas side: MNIST's strokes, once framed
 const MARKED_UNITS = 3;  // the most active units of each layer are outlined
 const MAP_SIDE = 44;  // CSS pixels: each unit's map is shown this large
-const PATCH_SCALE = 3;  // a unit's top patches are shown this many times their size
+const PATCH_SIDE = 54;  // pixels: a unit's top patches are enlarged (whole times) to about this side
+const PATCH_GAP = 4;  // pixels between two patches
 
 export class DrawView {
   constructor(manifest) {
@@ -224,12 +225,16 @@ export class DrawView {
     }
     const picture = await this.surveys.get(layer.name);
     const canvas = document.getElementById("unit-patches");
-    const width = survey.top * layer.field.width, height = layer.field.height;
-    canvas.width = width * PATCH_SCALE;
-    canvas.height = height * PATCH_SCALE;
+    const {width, height} = layer.field;
+    const scale = Math.max(1, Math.round(PATCH_SIDE / Math.max(width, height)));
+    canvas.width = survey.top * (width * scale + PATCH_GAP) - PATCH_GAP;
+    canvas.height = height * scale;
     const context = canvas.getContext("2d");
     context.imageSmoothingEnabled = false;
-    context.drawImage(picture, 0, unit * height, width, height, 0, 0, canvas.width, canvas.height);
+    for (let patch = 0; patch < survey.top; patch++) {
+      context.drawImage(picture, patch * width, unit * height, width, height,
+                        patch * (width * scale + PATCH_GAP), 0, width * scale, height * scale);
+    }
     const values = survey.values[unit].filter((value) => value >= 0).map((value) => value.toFixed(2));
     document.getElementById("unit-title").textContent = `${layer.name}, unit ${unit}`;
     document.getElementById("unit-text").textContent =

@@ -64,6 +64,7 @@ export class ReadView {
     this.number.textContent = "";
     this.probability.textContent = "";
     this.message.textContent = "Reading…";
+    document.getElementById("read-figures").hidden = true;
     try {
       const answer = await promise;
       this.number.textContent = answer.text;
@@ -96,6 +97,7 @@ export class ReadView {
       : await this.readDigit(entry, model, image);
     this.drawPhoto(bitmap ?? image, answer.region ?? [0, image.width]);
     this.drawSeen(entry, answer);
+    document.getElementById("read-figures").hidden = false;
     return answer;
   }
 

@@ -223,7 +223,8 @@ def png_header(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("notes.png", b"these are my notes, not a picture", "notes.png: not an image this browser can open"),
+    ("notes.png", b"these are my notes, not a picture",
+     "notes.png: not an image this browser can open (give a PNG or JPEG)"),
     ("huge.png", png_header(20_000, 20_000) + bytes(1000),
      "huge.png: 20000x20000 pixels is too large (at most 50,000,000 pixels); crop or shrink it"),
     ("empty.jpg", b"", "empty.jpg: the file is empty"),
@@ -236,7 +237,8 @@ def test_bad_photos_get_a_clear_message_and_no_number(page, tmp_path, name, cont
     else:
         path.write_bytes(content)
     page.page.set_input_files("#photo", str(path))
-    page.page.wait_for_function("() => !['', 'Reading…'].includes(document.querySelector('#read-message').textContent)")
+    page.page.wait_for_function("() => !['', 'Reading…'].includes("
+                                "document.querySelector('#read-message').textContent)")
     assert page.page.text_content("#read-message") == message
     assert page.page.text_content("#number") == "" and page.page.text_content("#probability") == ""
 
@@ -246,7 +248,8 @@ def test_a_blank_photo_reads_no_digit(site, page, tmp_path):
     Image.new("L", (64, 48), 200).save(path)
     page.page.select_option("#read-model", site[1].name)
     page.page.set_input_files("#photo", str(path))
-    page.page.wait_for_function("() => !['', 'Reading…'].includes(document.querySelector('#read-message').textContent)")
+    page.page.wait_for_function("() => !['', 'Reading…'].includes("
+                                "document.querySelector('#read-message').textContent)")
     assert page.page.text_content("#read-message") == "no digit found: the picture is blank or has almost no contrast"
     assert page.page.text_content("#number") == ""
 
