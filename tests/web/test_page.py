@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import dry_run_reader
 from data.photos import frame_like_mnist, read_image
 from harness import kinds, runs
 from serving.litert import LiteModel
@@ -27,12 +26,12 @@ SURVEY_IMAGES = 200  # training images surveyed for the draw view's unit details
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, good_run):
-    """(folder, classifier run, reader run, reader's data folder): the page built for two dry-run runs (the
-    classifier is the session's good_run, only read)."""
+def site(tmp_path_factory, good_run, reader_dry_run):
+    """(folder, classifier run, reader run, reader's data folder): the page built for the session's two dry-run
+    runs (only read)."""
     from serving import webapp
 
-    reader_run, data_dir = dry_run_reader(tmp_path_factory, longest=3)
+    reader_run, data_dir = reader_dry_run
     classifier_run = good_run
     folder = tmp_path_factory.mktemp("site") / "web"
     webapp.build([classifier_run, reader_run], folder, survey_images=SURVEY_IMAGES)
