@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from data import load_dataset, recorded_data_dir  # noqa: E402
 from data.photos import read_image  # noqa: E402
@@ -154,6 +155,12 @@ def main() -> int:
                 read_ms.append(got["ms"] / 1000)
                 if got["text"] != answer["number"]:
                     differ.append([path.name, got["text"], answer["number"]])
+            blank = Path(tempfile.mkdtemp()) / "blank.png"
+            Image.new("RGB", (300, 100), (200, 200, 200)).save(blank)
+            page.set_input_files("#photo", str(blank))
+            page.wait_for_function("() => document.querySelector('#read-message').textContent !== 'Reading…'")
+            results["blank_photo"] = {"page": page.text_content("#number"), "message": page.text_content(
+                "#read-message"), "predict_py": kinds.READER.answer(runner, read_image(blank))[1]["number"]}
             shape = tuple(entry["input"][side] for side in ("height", "width", "channels"))
             sample = kinds.READER.answer(runner, read_image(pictures[0]))[0]
             results["numbers"] = {

@@ -269,3 +269,35 @@ def test_after_one_visit_the_page_reads_a_photo_offline(site, serve_folder, new_
     got = read_in_page(page, path)
     assert got["text"] == predict_number(LiteModel(reader_run / runs.TFLITE_FLOAT32_FILE), path)["number"]
     assert watched.blocked == [] and watched.errors == []
+
+
+def test_the_live_camera_reads_what_is_in_the_guide_box(site, serve_folder):
+    """Chromium's fake camera (a moving test pattern): the guide box takes the reader's proportions, and a
+    reading of it completes: a number or the no-number message, never an error."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.conftest import chromium_path
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=[
+            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        context = browser.new_context(permissions=["camera"])
+        page = context.new_page()
+        errors = []
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(serve_folder(site[0]) + READ)
+        page.evaluate("() => digitsPage.ready.then(() => true)")
+        page.click("#camera-start")
+        page.wait_for_function("() => document.querySelector('#video').videoWidth > 0")
+        guide = page.locator("#guide").bounding_box()
+        entry = page.evaluate("() => digitsPage.read.entry.input")
+        assert guide["width"] / guide["height"] == pytest.approx(entry["width"] / entry["height"], rel=0.05)
+        page.click("#camera-read")
+        page.wait_for_function("() => document.querySelector('#read-message').textContent !== 'Reading…'")
+        message = page.text_content("#read-message")
+        assert message in ("", "no number found in this photo"), message
+        assert page.is_visible("#seen")
+        page.click("#camera-stop")
+        assert page.is_hidden("#camera") and errors == []
+        browser.close()
