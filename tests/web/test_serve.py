@@ -13,7 +13,7 @@ import serve
 from harness import atomic
 from tests.conftest import one_error_line, tree_digest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def test_serve_builds_the_page_and_serves_it_on_127_0_0_1(good_run, tmp_path):
