@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from serve import QuietHandler  # the types serve.py gives the page's files (modules, WebAssembly)
+
 CHROMIUM_PATHS = ("/usr/bin/chromium", "chromium", "chromium-browser")
 LOCAL_HOST = "127.0.0.1"
 
@@ -35,22 +37,6 @@ def chromium_path() -> str | None:
         if found:
             return found
     return None
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Files of one folder, with the media types a page's modules need, and no request log on stderr."""
-
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".wasm": "application/wasm",
-        ".webmanifest": "application/manifest+json",
-        ".json": "application/json",
-    }
-
-    def log_message(self, format, *args):
-        pass
 
 
 @contextlib.contextmanager
