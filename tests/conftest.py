@@ -36,11 +36,15 @@ def trained_mlp(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def good_run(tmp_path_factory) -> Path:
-    """A complete synthetic train.py run, to copy wherever a test needs 'the last good run' (never changed)."""
+    """A complete synthetic train.py run, to copy wherever a test needs 'the last good run' (never changed).
+
+    It records a data folder that never exists (synthetic digits need none), so nothing run on a copy of it
+    reaches a real data set by accident."""
     import train  # here: train.py is a script at the root, imported only by the tests that train
 
-    run_dir = tmp_path_factory.mktemp("good") / "run"
-    assert train.main([*DRY_RUN, "--run-dir", str(run_dir)]) == 0
+    folder = tmp_path_factory.mktemp("good")
+    run_dir = folder / "run"
+    assert train.main([*DRY_RUN, "--run-dir", str(run_dir), "--data-dir", str(folder / "no data here")]) == 0
     return run_dir
 
 
