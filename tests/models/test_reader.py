@@ -13,6 +13,7 @@ from data.numbers import MAX_DIGITS, PADDING, decode, encode, lengths
 from models import KINDS, MODELS
 from models.ctc import BLANK, ctc_loss, greedy_read, whole_number_matches
 from analysis.introspection import classifier_shapes
+from conftest import write_number_split  # at import: tests/web's conftest.py later takes the name
 from harness import kinds
 from models.reader import build_reader, width_stride
 
@@ -114,10 +115,7 @@ def test_registry_kinds():
 
 def test_train_refuses_a_model_of_the_wrong_kind_for_the_data(tmp_path, capsys):
     """A reader on single digits, or a classifier on whole numbers: one line, exit 2, nothing written."""
-    import numpy as np
-
     import train
-    from conftest import write_number_split
 
     assert train.main(["--model", "reader", "--dataset", "synthetic", "--run-dir", str(tmp_path / "a")]) == 2
     error = capsys.readouterr().err.strip()
