@@ -271,17 +271,14 @@ def test_after_one_visit_the_page_reads_a_photo_offline(site, serve_folder, new_
     assert watched.blocked == [] and watched.errors == []
 
 
-def test_the_live_camera_reads_what_is_in_the_guide_box(site, serve_folder):
+def test_the_live_camera_reads_what_is_in_the_guide_box(site, serve_folder, browser):
     """Chromium's fake camera (a moving test pattern): the guide box takes the reader's proportions, and a
     reading of it completes: a number or the no-number message, never an error."""
-    from playwright.sync_api import sync_playwright
-
     from tests.web.conftest import chromium_path
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
-        context = browser.new_context(permissions=["camera"])
+    with browser.browser_type.launch(executable_path=chromium_path(), args=[  # the session's Playwright
+            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]) as camera:
+        context = camera.new_context(permissions=["camera"])
         page = context.new_page()
         errors = []
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
@@ -300,4 +297,3 @@ def test_the_live_camera_reads_what_is_in_the_guide_box(site, serve_folder):
         assert page.is_visible("#seen")
         page.click("#camera-stop")
         assert page.is_hidden("#camera") and errors == []
-        browser.close()
