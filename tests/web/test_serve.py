@@ -26,7 +26,10 @@ def test_serve_builds_the_page_and_serves_it_on_127_0_0_1(good_run, tmp_path):
     assert stdout.strip() == f"wrote {out}: run" and stderr == ""
     assert atomic.is_ours(out) and (out / "index.html").is_file()
 
-    process = subprocess.Popen([sys.executable, "-c", "import serve, sys; serve.serve(sys.argv[1], 0)", str(out)],
+    # Ctrl-C's default handling put back: a background shell starts its children with SIGINT ignored.
+    serving = "import signal, serve, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+              "serve.serve(sys.argv[1], 0)"
+    process = subprocess.Popen([sys.executable, "-c", serving, str(out)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
