@@ -118,11 +118,37 @@ def dry_run_reader(tmp_path_factory, longest: int, counts=(("train", 40), ("test
     return run_dir, data_dir
 
 
-def pytest_terminal_summary(terminalreporter):
-    """After the session: the bad-input suite's tally (tests/test_bad_inputs.py), when it ran."""
+WORKER_TALLIES = []  # the bad-input tallies of pytest-xdist's workers, as they end
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker: hand the bad-input tally to the main process, which prints the sum."""
     import sys
 
     suite = sys.modules.get("test_bad_inputs")
-    lines = suite.tally_lines() if suite is not None else []
+    if hasattr(session.config, "workeroutput") and suite is not None:
+        session.config.workeroutput["bad_input_tally"] = list(suite.TALLY.items())
+
+
+def pytest_testnodedown(node, error):
+    WORKER_TALLIES.append(node.workeroutput.get("bad_input_tally", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the session: the bad-input suite's tally (tests/test_bad_inputs.py), when it ran."""
+    import collections
+    import sys
+
+    suite = sys.modules.get("test_bad_inputs")
+    if suite is None and any(WORKER_TALLIES):
+        import test_bad_inputs as suite
+    if suite is None:
+        return
+    tally = None
+    if WORKER_TALLIES:
+        tally = collections.Counter()
+        for items in WORKER_TALLIES:
+            tally.update({tuple(key) if isinstance(key, list) else key: count for key, count in items})
+    lines = suite.tally_lines(tally)
     if lines:
         terminalreporter.write_line("\n".join(lines))

@@ -1325,8 +1325,10 @@ def test_bad_input(case, world, tmp_path, monkeypatch, capfd):
     assert not problems, f"{case.script} {argv!r}:\n" + "\n".join(problems)
 
 
-def tally_lines() -> list[str]:
-    """How many inputs were tried and how each ended (tests/conftest.py prints it after the session)."""
+def tally_lines(tally: collections.Counter | None = None) -> list[str]:
+    """How many inputs were tried and how each ended (tests/conftest.py prints it after the session): this
+    process's TALLY, or `tally`, the sum of several processes' (pytest-xdist's workers)."""
+    TALLY = tally if tally is not None else globals()["TALLY"]  # noqa: N806 (the module's name, or the sum)
     if not TALLY:
         return []
     scripts = sorted({key[1] for key in TALLY if key[0] == "script"})
