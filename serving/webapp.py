@@ -67,8 +67,7 @@ def build(run_dirs: list[Path], out: Path, data_dir: Path | None = None, survey_
     if missing:
         raise UserError(f"LiteRT.js is not installed ({NODE_MODULES / missing[0]} is missing); run npm ci in "
                         f"{NODE_MODULES.parent} first.")
-    atomic.check_replaceable(out, "another --out")
-    with atomic.replacing_folder(out, "another --out") as folder:
+    with atomic.replacing_folder(out, "another --out") as folder:  # refuses a folder not ours, before any work
         models = [add_model(Path(run_dir), folder, data_dir, survey_images) for run_dir in run_dirs]
         manifest = {"runtime": RUNTIME_SCRIPT, "photo": photo_settings(), "models": models}
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
