@@ -242,7 +242,7 @@ def main() -> int:
                         shot.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
                     shot.mouse.up()
                 shot.wait_for_function("() => !digitsPage.draw.busy && digitsPage.draw.pending === null")
-                shot.click(".maps canvas.active")
+                shot.locator(".maps canvas.active[data-layer=conv2]").first.click()  # a stroke detector
                 shot.evaluate("() => window.scrollTo(0, 0)")
                 shot.screenshot(path=str(args.screenshots / f"web_draw_{size}.png"), full_page=size == "desktop")
         browser.close()
