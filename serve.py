@@ -44,16 +44,31 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(folder: Path, port: int) -> None:
-    """Serve `folder` on HOST:port until interrupted, printing the page's address."""
+class PageServer(http.server.ThreadingHTTPServer):
+    """The folder's server: a browser that stops a download (a reload, a closed tab) is not an error."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def listen(folder: Path, port: int) -> PageServer:
+    """A server for `folder` bound to HOST:port (0: any free port), not yet serving; UserError if it cannot bind."""
     handler = functools.partial(QuietHandler, directory=str(folder))
     try:
-        server = http.server.ThreadingHTTPServer((HOST, port), handler)
+        return PageServer((HOST, port), handler)
     except OSError as error:
         raise UserError(f"cannot listen on {HOST}:{port} ({error.strerror or error}); choose another --port.") from None
+
+
+def serve(server: PageServer) -> None:
+    """Serve until interrupted (Ctrl-C), printing the page's address."""
     with server:
-        print(f"serving {folder} at http://{HOST}:{server.server_address[1]}/ (read a number: #read, draw a "
-              f"digit: #draw); Ctrl-C stops", flush=True)
+        print(f"serving {server.RequestHandlerClass.keywords['directory']} at "
+              f"http://{HOST}:{server.server_address[1]}/ (read a number: #read, draw a digit: #draw); "
+              f"Ctrl-C stops", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -80,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     from serving import webapp
 
     out = args.out or DEFAULT_OUT
+    server = None if args.out else listen(out, args.port)  # a port in use is said before the minute of building
     manifest = webapp.build(args.run_dir or default_runs(), out, args.data_dir)
     print(f"wrote {out}: {', '.join(model['name'] for model in manifest['models'])}", flush=True)
-    if args.out is None:
-        serve(out, args.port)
+    if server is not None:
+        serve(server)
     return 0
 
 

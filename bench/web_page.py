@@ -103,15 +103,13 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from serve import QuietHandler
+    from serve import listen
     from serving import webapp
-    import functools
-    import http.server
     import threading
 
     site = Path(tempfile.mkdtemp()) / "web"
     manifest = webapp.build(args.run_dir, site, args.data_dir)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    server = listen(site, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     entries = {entry["kind"]: entry for entry in manifest["models"]}

@@ -50,7 +50,6 @@ PRECACHE = "precache.js"
 ICON_SIZES = (192, 512)  # pixels: the sizes browsers ask of a web app's icons
 SURVEY_IMAGES = 10_000  # training images scanned for each unit's top patches (evenly spread; all if fewer)
 SURVEY_TOP = 8  # patches shown per unit
-SHOWN_LAYERS = "conv"  # the draw view shows the maps of the layers that keep an image (convolutions)
 
 
 def build(run_dirs: list[Path], out: Path, data_dir: Path | None = None, survey_images: int = SURVEY_IMAGES) -> dict:
@@ -125,12 +124,11 @@ def test_accuracy(run_dir: Path) -> float | None:
 
 
 def shown_layers(model) -> list:
-    """The layers the draw view shows: those visualize.py draws that keep an image (convolutions), as
-    analysis.introspection.survey describes them."""
+    """The layers the draw view shows: those visualize.py draws whose output keeps an image (convolutions; a
+    dense layer's units have no map), as analysis.introspection.survey describes them."""
     from analysis.introspection.survey import describe, drawn_paths
 
-    return [layer for layer in (describe(model, path) for path in drawn_paths(model))
-            if layer.spatial and layer.path.startswith(SHOWN_LAYERS)]
+    return [layer for layer in (describe(model, path) for path in drawn_paths(model)) if layer.spatial]
 
 
 def survey(run, layers: list, folder: Path, home: Path, survey_images: int) -> list[dict]:

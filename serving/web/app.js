@@ -19,10 +19,16 @@ function route() {
     document.getElementById(`${view}-view`).hidden = view !== name;
     document.getElementById(`nav-${view}`).classList.toggle("current", view === name);
   }
+  if (name !== "read") window.digitsPage?.read?.camera.stop();  // the camera is off unless it is shown
 }
 
 async function registerServiceWorker() {
   if (!("serviceWorker" in navigator)) return;  // plain HTTP to another host: the page works, not offline
+  // A new build's worker takes over open pages (sw.js): reload, so that the page and its files are one build.
+  // (On the first visit there is no worker before it, and nothing to reload.)
+  if (navigator.serviceWorker.controller) {
+    navigator.serviceWorker.addEventListener("controllerchange", () => location.reload());
+  }
   try {
     await navigator.serviceWorker.register("sw.js", {updateViaCache: "none"});
   } catch (error) {
@@ -34,7 +40,9 @@ async function start() {
   route();
   window.addEventListener("hashchange", route);
   registerServiceWorker();
-  const manifest = await (await fetch("manifest.json")).json();
+  const response = await fetch("manifest.json");
+  if (!response.ok) throw new Error(`manifest.json is missing (HTTP ${response.status}); build the folder with serve.py`);
+  const manifest = await response.json();
   await startRuntime(manifest.runtime);
   const read = new ReadView(manifest);
   const draw = new DrawView(manifest);

@@ -29,9 +29,11 @@ export class DrawView {
     this.canvas.width = this.canvas.height = side;
     this.context = this.canvas.getContext("2d", {willReadFrequently: true});
     this.model = loadModel(this.entry.layers_model);
+    this.model.catch((error) => { this.message.textContent = `the model did not load: ${error.message}`; });
     this.surveys = new Map();  // layer name -> its survey picture, loaded on first click
     this.pending = null;  // the first stroke event not yet shown (its time stamp)
     this.busy = false;
+    this.running = Promise.resolve();  // the update loop, while busy
     this.buildLayers();
     this.clear();
     this.listen();
@@ -59,13 +61,15 @@ export class DrawView {
       this.context.stroke();
     };
     this.canvas.addEventListener("pointerdown", (event) => {
+      // One pen at a time: a second finger, or the right or middle mouse button, does not draw.
+      if (!event.isPrimary || event.button !== 0) return;
       this.canvas.setPointerCapture(event.pointerId);
       last = point(event);
       stroke(last, last);
       this.changed(event.timeStamp);
     });
     this.canvas.addEventListener("pointermove", (event) => {
-      if (last === null) return;
+      if (last === null || !event.isPrimary) return;
       for (const sample of event.getCoalescedEvents?.() ?? [event]) {
         const next = point(sample);
         stroke(last, next);
@@ -73,30 +77,31 @@ export class DrawView {
       }
       this.changed(event.timeStamp);
     });
-    for (const end of ["pointerup", "pointercancel"]) this.canvas.addEventListener(end, () => { last = null; });
+    for (const end of ["pointerup", "pointercancel"]) {
+      this.canvas.addEventListener(end, (event) => { if (event.isPrimary) last = null; });
+    }
     document.getElementById("clear").addEventListener("click", () => this.clear());
   }
 
   /** The drawing changed at `time` (ms, performance.now's clock): update once the current update is done. */
   changed(time) {
     this.pending ??= time;
-    if (!this.busy) this.update();
+    if (!this.busy) this.running = this.update();
   }
 
   async update() {
     this.busy = true;
-    try {
-      while (this.pending !== null) {
-        const since = this.pending;
-        this.pending = null;
+    while (this.pending !== null) {
+      const since = this.pending;
+      this.pending = null;
+      try {
         await this.show();
         this.latencies.push(performance.now() - since);
+      } catch (error) {
+        this.message.textContent = `could not read the drawing: ${error.message}`;
       }
-    } catch (error) {
-      this.message.textContent = `could not read the drawing: ${error.message}`;
-    } finally {
-      this.busy = false;
     }
+    this.busy = false;
   }
 
   /** Read the canvas and show the answer and the maps: {digit, probabilities, pixels} (digit "" when blank). */
@@ -134,7 +139,9 @@ export class DrawView {
       }
     }
     this.context.putImageData(image, 0, 0);
-    return this.show();
+    this.changed(performance.now());
+    await this.running;
+    return this.last;
   }
 
   drawInput(pixels) {
@@ -223,7 +230,14 @@ export class DrawView {
       picture.src = survey.picture;
       this.surveys.set(layer.name, picture.decode().then(() => picture));
     }
-    const picture = await this.surveys.get(layer.name);
+    let picture;
+    try {
+      picture = await this.surveys.get(layer.name);
+    } catch {
+      this.surveys.delete(layer.name);  // tried again on the next click
+      this.message.textContent = `the survey of ${layer.name} did not load`;
+      return;
+    }
     const canvas = document.getElementById("unit-patches");
     const {width, height} = layer.field;
     const scale = Math.max(1, Math.round(PATCH_SIDE / Math.max(width, height)));
@@ -238,9 +252,9 @@ export class DrawView {
     const values = survey.values[unit].filter((value) => value >= 0).map((value) => value.toFixed(2));
     document.getElementById("unit-title").textContent = `${layer.name}, unit ${unit}`;
     document.getElementById("unit-text").textContent =
-      `The ${survey.top} patches of the ${survey.images.toLocaleString("en")} training images it surveyed where ` +
+      `The ${values.length} patches of the ${survey.images.toLocaleString("en")} training images it surveyed where ` +
       `this unit responds most (${values.join(", ")}); each is exactly the ${layer.field.height}x` +
-      `${layer.field.width}-pixel square it sees.`;
+      `${layer.field.width}-pixel area it sees.`;
     document.getElementById("unit").hidden = false;
   }
 }

@@ -24,14 +24,29 @@ export function zoomedRegion(reading, region, height, entry, zoom) {
   return closer[1] - closer[0] >= zoom.min_width ? closer : null;
 }
 
-/** Python's round(x, 4) for the probabilities shown (to the nearest, as predict.py's JSON gives them). */
-const round4 = (x) => Math.round(x * 1e4) / 1e4;
+/**
+ * x as Python's f"{x:.{digits}f}" writes it: correctly rounded from the exact value of the double, and an
+ * exact tie to the even digit (JavaScript's toFixed takes the larger one), so the page prints what predict.py
+ * prints. toFixed(100) is the double's exact decimal expansion for the probabilities shown here.
+ */
+export function pythonFixed(x, digits) {
+  const exact = Math.abs(x).toFixed(100);
+  const point = exact.indexOf(".");
+  const rest = exact.slice(point + 1 + digits);
+  const kept = exact.slice(0, point + 1 + digits);
+  if (/^50*$/.test(rest) && Number(kept.at(-1)) % 2 === 0) return (x < 0 ? "-" : "") + kept.replace(/\.$/, "");
+  return x.toFixed(digits);
+}
+
+/** Python's round(x, 4), as predict.py's JSON gives a probability. */
+const round4 = (x) => Number(pythonFixed(x, 4));
 
 export class ReadView {
   constructor(manifest) {
     this.manifest = manifest;
     this.entries = manifest.models;
     this.models = new Map();  // name -> compiled model, loaded on first use
+    this.ticket = 0;  // the latest reading asked for: an older one that ends later is not shown
     this.picker = document.getElementById("read-model");
     for (const entry of this.entries) {
       const option = new Option(`${entry.name} (${entry.kind === "reader" ? "whole numbers" : "one digit"})`,
@@ -42,11 +57,13 @@ export class ReadView {
     this.number = document.getElementById("number");
     this.probability = document.getElementById("probability");
     this.message = document.getElementById("read-message");
-    document.getElementById("photo").addEventListener("change", (event) => {
-      const [file] = event.target.files;
-      if (file) this.show(this.readFile(file, file.name));
-      event.target.value = "";  // choosing the same file again reads it again
-    });
+    for (const input of ["photo", "photo-choose"]) {  // the camera, or the phone's pictures
+      document.getElementById(input).addEventListener("change", (event) => {
+        const [file] = event.target.files;
+        if (file) this.show(this.readFile(file, file.name));
+        event.target.value = "";  // choosing the same file again reads it again
+      });
+    }
     this.camera = new Camera(this);
   }
 
@@ -55,25 +72,32 @@ export class ReadView {
   }
 
   async model(entry) {
-    if (!this.models.has(entry.name)) this.models.set(entry.name, loadModel(entry.model));
+    if (!this.models.has(entry.name)) {
+      const loading = loadModel(entry.model);
+      loading.catch(() => this.models.delete(entry.name));  // tried again next time
+      this.models.set(entry.name, loading);
+    }
     return this.models.get(entry.name);
   }
 
-  /** Show a reading's promise: its answer, or the message of what went wrong. */
+  /** Show a reading's promise: its answer, or the message of what went wrong (unless a newer one was asked). */
   async show(promise) {
+    const ticket = ++this.ticket;
     this.number.textContent = "";
     this.probability.textContent = "";
     this.message.textContent = "Reading…";
     document.getElementById("read-figures").hidden = true;
     try {
       const answer = await promise;
+      if (ticket !== this.ticket) return answer;
       this.number.textContent = answer.text;
-      this.probability.textContent = answer.text ? answer.probability.toFixed(2) : "";
+      this.probability.textContent = answer.text ? pythonFixed(answer.probability, 2) : "";
       this.message.textContent = answer.text ? "" : answer.empty;
       return answer;
     } catch (error) {
-      this.message.textContent = error instanceof PhotoError ? error.message : `could not read it: ${error.message}`;
-      return {error: this.message.textContent};
+      const message = error instanceof PhotoError ? error.message : `could not read it: ${error.message}`;
+      if (ticket === this.ticket) this.message.textContent = message;
+      return {error: message};
     }
   }
 
@@ -93,11 +117,14 @@ export class ReadView {
   async readImage(image, bitmap) {
     const entry = this.entry;
     const model = await this.model(entry);
+    const ticket = this.ticket;
     const answer = entry.kind === "reader" ? await this.readNumber(entry, model, image)
       : await this.readDigit(entry, model, image);
-    this.drawPhoto(bitmap ?? image, answer.region ?? [0, image.width]);
-    this.drawSeen(entry, answer);
-    document.getElementById("read-figures").hidden = false;
+    if (ticket === this.ticket) {  // still the latest reading: draw it
+      this.drawPhoto(bitmap ?? image, answer.region ?? [0, image.width]);
+      this.drawSeen(entry, answer);
+      document.getElementById("read-figures").hidden = false;
+    }
     return answer;
   }
 
@@ -127,7 +154,7 @@ export class ReadView {
     const photo = this.manifest.photo;
     const pixels = channels === 3 ? toStreet(image, [height, width], photo.max_pixels)
       : scanToMnist(image, [height, width], photo.ink_floor, photo.digit_share);
-    if (pixels.data.every((value) => value === 0)) {
+    if (channels === 1 && pixels.data.every((value) => value === 0)) {  // the scan rule found no ink
       return {text: "", probability: 0, pixels, empty: "no digit found: the picture is blank or has almost no contrast"};
     }
     const {probabilities} = await run(model, pixels.data, [height, width, channels]);
@@ -208,6 +235,7 @@ class Camera {
   }
 
   async start() {
+    if (this.stream) return;  // already on
     if (!navigator.mediaDevices?.getUserMedia) {
       this.view.message.textContent = "the live camera needs HTTPS (or localhost); use Take or choose a photo";
       return;
@@ -220,7 +248,12 @@ class Camera {
     }
     this.video.srcObject = this.stream;
     this.panel.hidden = false;
-    await this.video.play();
+    try {
+      await this.video.play();
+    } catch (error) {
+      this.stop();
+      this.view.message.textContent = `the camera did not start: ${error.message}`;
+    }
   }
 
   stop() {

@@ -6,7 +6,9 @@ importScripts("precache.js");
 const CACHE = `digits-${self.PRECACHE.version}`;
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(self.PRECACHE.files))
+  // From the server, not the browser's HTTP cache, which may still hold the previous build's files.
+  const requests = self.PRECACHE.files.map((file) => new Request(file, {cache: "reload"}));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(requests))
     .then(() => self.skipWaiting()));
 });
 

@@ -13,8 +13,6 @@ aborted and recorded, so a page that would fetch anything from the internet fail
 """
 
 import contextlib
-import functools
-import http.server
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from serve import QuietHandler  # the types serve.py gives the page's files (modules, WebAssembly)
+from serve import listen  # serve.py's server: its media types for the page's files, on 127.0.0.1
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "chromium", "chromium-browser")
 LOCAL_HOST = "127.0.0.1"
@@ -43,9 +41,7 @@ def chromium_path() -> str | None:
 def served(folder: Path) -> Iterator[str]:
     """Serve `folder` over http on 127.0.0.1 at an ephemeral port, in a background thread: the base URL
     ("http://127.0.0.1:PORT", no trailing slash) for the block's duration."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
-    server.daemon_threads = True
+    server = listen(folder, 0)
     thread = threading.Thread(target=server.serve_forever, name=f"serve {folder}", daemon=True)
     thread.start()
     try:

@@ -58,7 +58,7 @@ def read_in_page(page, path: Path) -> dict:
         const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
         const answer = await digitsPage.read.readFile(new Blob([bytes]), name);
         return {text: answer.text, probability: answer.probability, digits: answer.digits ?? null,
-                pixels: Array.from(answer.pixels.data)};
+                region: answer.region ?? null, pixels: Array.from(answer.pixels.data)};
     }""", [data, Path(path).name])
 
 
@@ -66,7 +66,7 @@ def predict_number(runner: LiteModel, path: Path) -> dict:
     """predict.py's answer for a photo file with a LiteRT runner (serving/answers.py)."""
     pixels, answer = runner.kind.answer(runner, read_image(path))
     return {"number": answer["json"].get("number"), "probability": answer["json"].get("probability"),
-            "top": answer["json"].get("top"), "pixels": pixels}
+            "top": answer["json"].get("top"), "region": answer.get("region"), "pixels": pixels}
 
 
 def test_the_manifest_describes_each_model_and_the_folder_is_self_contained(site):
@@ -76,7 +76,7 @@ def test_the_manifest_describes_each_model_and_the_folder_is_self_contained(site
     assert classifier["kind"] == "classifier" and reader["kind"] == "reader"
     assert classifier["input"] == {"height": 28, "width": 28, "channels": 1, "colour": "bright ink on black"}
     assert [layer["output"] for layer in classifier["layers"]] == ["conv1_relu", "conv2_relu", "conv3_relu"]
-    assert reader["columns"] * reader["column_width"] == reader["input"]["width"]
+    assert reader["column_width"] == LiteModel(reader_run / runs.TFLITE_FLOAT32_FILE).column_width()
     # Every file the page names is in the folder, and the service worker's list holds every file.
     named = [manifest["runtime"], classifier["model"], classifier["layers_model"], reader["model"],
              *(layer["survey"]["picture"] for layer in classifier["layers"])]
@@ -90,21 +90,36 @@ def test_the_manifest_describes_each_model_and_the_folder_is_self_contained(site
     assert survey.size == (conv2["survey"]["top"] * conv2["field"]["width"], conv2["units"] * conv2["field"]["height"])
 
 
-def test_the_page_files_answer_as_the_runs_own_litert_files(site):
-    """The page's one-image LiteRT files give the run's answers (the run's own files take any batch size)."""
+def test_the_page_files_answer_as_the_runs_own_files(site):
+    """The page's one-image LiteRT files give the run's answers (the run's own files take any batch size), and
+    the layers file's maps are the Keras model's layer outputs."""
+    import keras
+
+    from data.pipeline import normalise
+    from harness import model_files
+
     folder, classifier_run, reader_run, _ = site
-    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), np.uint8)
-    own, page = LiteModel(classifier_run / runs.TFLITE_FLOAT32_FILE), LiteModel(folder / "models" /
-                                                                                 classifier_run.name / "model.tflite")
+    rng = np.random.default_rng(0)
+    for run_dir, shape in ((classifier_run, (28, 28, 1)), (reader_run, (32, 96, 3))):
+        own, page = LiteModel(run_dir / runs.TFLITE_FLOAT32_FILE), LiteModel(folder / "models" / run_dir.name /
+                                                                             "model.tflite")
+        for image in rng.integers(0, 256, (3, 1, *shape), np.uint8):
+            expected, got = own(image), page(image)
+            assert set(got) == set(expected)
+            for name, value in expected.items():
+                assert got[name].dtype == value.dtype and value.dtype in (np.int32, np.float32)
+                np.testing.assert_allclose(got[name], value, atol=1e-5)
     layers = LiteModel(folder / "models" / classifier_run.name / "layers.tflite")
-    for image in images:
-        expected = own(image[np.newaxis])
-        for got in (page(image[np.newaxis]), layers(image[np.newaxis])):
-            np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-6)
-            assert got["digit"].dtype == np.int32 and got["digit"][0] == expected["digit"][0]
+    model = model_files.load_model(classifier_run / runs.MODEL_FILE)
+    names = ["conv1_relu", "conv2_relu", "conv3_relu"]
+    inside = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    image = rng.integers(0, 256, (1, 28, 28, 1), np.uint8)
+    got = layers(image)
+    for name, expected in zip(names, inside(normalise(image), training=False)):
+        np.testing.assert_allclose(got[name], np.asarray(expected), atol=1e-4)
 
 
-def test_photos_are_read_as_predict_py_reads_them(site, page):
+def test_photos_are_read_as_predict_py_reads_them(site, page, tmp_path):
     """Every test picture of the reader's data folder, and real house numbers where the shared data is, read
     in the page and by predict.py's LiteRT path: the same numbers, from the same pixels."""
     _, _, reader_run, data_dir = site
@@ -113,14 +128,22 @@ def test_photos_are_read_as_predict_py_reads_them(site, page):
     pictures = sorted((data_dir / "svhn-numbers" / "test").glob("*.png"))
     shared = Path(__import__("os").environ.get("DIGITS_DATA_DIR", "/nonexistent")) / "svhn-numbers" / "test"
     pictures += sorted(shared.glob("*.png"))[:40]
-    same_pixels = same_numbers = 0
+    # Numbers far narrower than their photos, which predict.py reads again zoomed in (serving/answers.py).
+    for index, path in enumerate(pictures[:4]):
+        number = Image.open(path).convert("RGB")
+        wide = Image.new("RGB", (number.width * 6, number.height), (60, 60, 60))
+        wide.paste(number, (number.width * (1 + index), 0))
+        pictures.append(tmp_path / f"wide-{path.name}")
+        wide.save(pictures[-1])
+    same_pixels = same_numbers = same_regions = 0
     for path in pictures:
         got, expected = read_in_page(page.page, path), predict_number(runner, path)
         same_pixels += np.array_equal(np.array(got["pixels"], np.uint8), expected["pixels"].ravel())
         same_numbers += got["text"] == expected["number"]
+        same_regions += tuple(got["region"]) == tuple(expected["region"])
         if got["text"] == expected["number"] and got["text"]:
             assert abs(got["probability"] - expected["probability"]) <= 2e-4
-    assert same_pixels == len(pictures) and same_numbers == len(pictures)
+    assert same_pixels == same_numbers == same_regions == len(pictures)
 
 
 def test_the_file_input_reads_a_photo_into_the_page(site, page, tmp_path):
@@ -226,9 +249,14 @@ def png_header(width: int, height: int) -> bytes:
      "notes.png: not an image this browser can open (give a PNG or JPEG)"),
     ("huge.png", png_header(20_000, 20_000) + bytes(1000),
      "huge.png: 20000x20000 pixels is too large (at most 50,000,000 pixels); crop or shrink it"),
+    ("huge.jpg", b"\xff\xd8" + 2 * (b"\xff\xe1\xfe\xfe" + bytes(0xfefc)) + b"\xff\xff\xc0\x00\x11\x08"
+     + struct.pack(">HH", 20_000, 20_000) + bytes(100),
+     "huge.jpg: 20000x20000 pixels is too large (at most 50,000,000 pixels); crop or shrink it"),
+    ("huge.gif", b"GIF89a" + struct.pack("<HH", 9_000, 9_000) + bytes(100),
+     "huge.gif: 9000x9000 pixels is too large (at most 50,000,000 pixels); crop or shrink it"),
     ("empty.jpg", b"", "empty.jpg: the file is empty"),
     ("tiny.png", None, "tiny.png: 4x30 pixels is too small to show a digit (at least 8 pixels each way)"),
-], ids=["not-an-image", "huge", "empty", "tiny"])
+], ids=["not-an-image", "huge", "huge-jpeg-past-its-metadata", "huge-gif", "empty", "tiny"])
 def test_bad_photos_get_a_clear_message_and_no_number(page, tmp_path, name, content, message):
     path = tmp_path / name
     if content is None:

@@ -28,7 +28,7 @@ def test_serve_builds_the_page_and_serves_it_on_127_0_0_1(good_run, tmp_path):
 
     # Ctrl-C's default handling put back: a background shell starts its children with SIGINT ignored.
     serving = "import signal, serve, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
-              "serve.serve(sys.argv[1], 0)"
+              "serve.serve(serve.listen(sys.argv[1], 0))"
     process = subprocess.Popen([sys.executable, "-c", serving, str(out)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -83,3 +83,16 @@ def test_two_runs_of_the_same_name_are_refused(good_run, tmp_path, capsys):
     other.parent.mkdir()
     assert serve.main(["--run-dir", str(good_run), "--run-dir", str(other), "--out", str(tmp_path / "site")]) == 2
     assert "two --run-dir folders have the same name (run, run)" in one_error_line(capsys)
+
+
+def test_a_port_in_use_is_said_before_building(good_run, tmp_path, monkeypatch, capsys):
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve.main(["--run-dir", str(good_run), "--port", str(port)]) == 2
+    assert one_error_line(capsys).startswith(f"error: cannot listen on 127.0.0.1:{port} (")
+    assert not (tmp_path / "runs").exists()
