@@ -13,6 +13,7 @@ a phone reaches it through an HTTPS host (README, "The web page").
 import functools
 import http.server
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import runs
@@ -75,8 +76,15 @@ def serve(server: PageServer) -> None:
             pass
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class ServeConfig:
+    run_dirs: tuple[Path, ...]  # the runs the page holds (the default ones when none is named)
+    out: Path  # the page's folder
+    port: int | None  # where to serve it on HOST; None: only write the folder (--out)
+    data_dir: Path | None  # replaces the runs' recorded data folder (their training images are surveyed)
+
+
+def parse_args(argv: list[str] | None) -> ServeConfig:
     parser = ArgumentParser(description="Build the web page for trained runs (LiteRT.js in the browser, offline "
                                         "after one visit) and serve it on 127.0.0.1, or only write its folder.")
     parser.add_argument("--run-dir", type=Path, action="append",
@@ -91,13 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port (0 to 65535)")
+    return ServeConfig(run_dirs=tuple(args.run_dir or ()), out=args.out or DEFAULT_OUT,
+                       port=None if args.out else args.port, data_dir=args.data_dir)
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
     from harness.quiet_keras import keras  # noqa: F401 (first: TensorFlow loads here, without its chatter)
     from serving import webapp
 
-    out = args.out or DEFAULT_OUT
-    server = None if args.out else listen(out, args.port)  # a port in use is said before the minute of building
-    manifest = webapp.build(args.run_dir or default_runs(), out, args.data_dir)
-    print(f"wrote {out}: {', '.join(model['name'] for model in manifest['models'])}", flush=True)
+    # A port in use is said before the minute of building.
+    server = None if config.port is None else listen(config.out, config.port)
+    manifest = webapp.build(list(config.run_dirs) or default_runs(), config.out, config.data_dir)
+    print(f"wrote {config.out}: {', '.join(model['name'] for model in manifest['models'])}", flush=True)
     if server is not None:
         serve(server)
     return 0
