@@ -85,8 +85,7 @@ def _expect(temporary: Path, path: Path) -> None:
     whether old or new (seen: a run killed there could not be resumed). record() then keeps the new one alone."""
     with _locked(path.parent):
         entries = read_record(path.parent) or {}
-        previous = entries.get(path.name, [])
-        entries[path.name] = [*([previous] if isinstance(previous, str) else previous), digest(temporary)]
+        entries[path.name] = [*recorded_digests(entries.get(path.name)), digest(temporary)]
         _write_record(path.parent, entries)
 
 
@@ -273,6 +272,11 @@ def read_record(folder: Path) -> dict[str, str | list[str]] | None:
     return entries
 
 
+def recorded_digests(entry: str | list[str] | None) -> list[str]:
+    """The digests a record's entry names: one, several while its file is being replaced (_expect), or none."""
+    return [] if entry is None else [entry] if isinstance(entry, str) else list(entry)
+
+
 def is_ours(path: Path) -> bool:
     """Whether the file or folder at `path` is provably the project's: recorded with the digest it still has,
     or a folder with a record of its own whose every entry is ours."""
@@ -282,7 +286,7 @@ def is_ours(path: Path) -> bool:
     recorded = (read_record(path.parent) or {}).get(path.name)
     if recorded is not None:
         try:
-            if digest(path) in ([recorded] if isinstance(recorded, str) else recorded):
+            if digest(path) in recorded_digests(recorded):
                 return True
         except (OSError, ValueError):
             return False

@@ -90,10 +90,16 @@ def export_saved_model(model: keras.Model, directory: Path, kind: kinds.Kind | N
 
     kind: what the model does; by default decided from the model (harness/kinds.py).
     """
+    kind = kind or kinds.of_model(model)
+    write_archive(model, kind.serving_function(model), input_spec(model), directory)
+
+
+def write_archive(model: keras.Model, function, spec: tf.TensorSpec, directory: Path) -> None:
+    """A SavedModel at `directory` whose serving_default signature is `function` (a serving computation of
+    `model`) on inputs `spec`."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    kind = kind or kinds.of_model(model)
-    archive.add_endpoint(SIGNATURE, kind.serving_function(model), input_signature=[input_spec(model)])
+    archive.add_endpoint(SIGNATURE, function, input_signature=[spec])
     archive.write_out(str(directory), verbose=False)
 
 
@@ -132,11 +138,8 @@ def single_image_flatbuffer(model: keras.Model, function) -> bytes:
     LiteRT.js (the web page's runtime) refuses a dynamic batch size: its input must be (1, H, W, C), not
     (-1, H, W, C) as in the run's own files. The operations and weights are the run's.
     """
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(SIGNATURE, function, input_signature=[input_spec(model, batch=1)])
     with tempfile.TemporaryDirectory() as folder, silenced(2):  # the converter's C++ log lines
-        archive.write_out(folder, verbose=False)
+        write_archive(model, function, input_spec(model, batch=1), Path(folder))
         return convert_float32(Path(folder))
 
 

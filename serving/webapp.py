@@ -85,8 +85,8 @@ def photo_settings() -> dict:
 
 
 def add_model(run_dir: Path, folder: Path, data_dir: Path | None, survey_images: int) -> dict:
-    """Copy one run's LiteRT file into folder/models/<run>/ (a classifier: with its layers file and survey);
-    its entry in the manifest."""
+    """Export one run's LiteRT file for one image into folder/models/<run>/ (a classifier: with its layers file
+    and survey); its entry in the manifest."""
     from serving.export import page_flatbuffers
 
     run = runs.open_run(run_dir, data_dir)
