@@ -19,6 +19,7 @@ It builds the page with serve.py's code, serves it on 127.0.0.1 and drives Debia
 import argparse
 import base64
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -32,10 +33,12 @@ from PIL import Image  # noqa: E402
 
 from data import load_dataset, recorded_data_dir  # noqa: E402
 from data.photos import read_image  # noqa: E402
-from harness import kinds, runs  # noqa: E402
+from harness import atomic, kinds, runs  # noqa: E402
+from harness.cli import entry_point  # noqa: E402
 from serving.litert import LiteModel  # noqa: E402
 
 REPEATS = 100
+SCREENSHOTS = tuple(f"web_{view}_{size}.png" for view in ("read", "draw") for size in ("desktop", "phone"))
 SHOWN_NUMBER = "04044.png"  # the svhn-numbers test picture in the screenshots: 174, read right at 0.99
 DRAWN = {  # strokes in canvas fractions, as a person draws these digits
     "1": [[(0.52, 0.12), (0.5, 0.5), (0.48, 0.88)]],
@@ -91,7 +94,8 @@ def read_bytes(page, path: Path) -> dict:
     }""", [base64.b64encode(path.read_bytes()).decode(), path.name])
 
 
-def main() -> int:
+@entry_point
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, action="append", required=True)
     parser.add_argument("--data-dir", type=Path)
@@ -99,7 +103,13 @@ def main() -> int:
     parser.add_argument("--numbers", type=int, default=None, help="svhn-numbers test pictures (default: all)")
     parser.add_argument("--screenshots", type=Path, help="folder for the four screenshots")
     parser.add_argument("--out", type=Path, help="JSON file for the results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # The folder may be the user's (docs/ in this repository): a file of these names that the project did not
+    # write is refused before any work, never replaced (harness/atomic.py).
+    if args.out:
+        atomic.check_replaceable(args.out, "another --out")
+    for name in SCREENSHOTS if args.screenshots else ():
+        atomic.check_replaceable(args.screenshots / name, "another --screenshots folder")
 
     from playwright.sync_api import sync_playwright
 
@@ -107,7 +117,8 @@ def main() -> int:
     from serving import webapp
     import threading
 
-    site = Path(tempfile.mkdtemp()) / "web"
+    scratch = Path(tempfile.mkdtemp())  # the page's folder and a blank photo, removed at the end
+    site = scratch / "web"
     manifest = webapp.build(args.run_dir, site, args.data_dir)
     server = listen(site, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -154,7 +165,7 @@ def main() -> int:
                 read_ms.append(got["ms"] / 1000)
                 if got["text"] != answer["number"]:
                     differ.append([path.name, got["text"], answer["number"]])
-            blank = Path(tempfile.mkdtemp()) / "blank.png"
+            blank = scratch / "blank.png"
             Image.new("RGB", (300, 100), (200, 200, 200)).save(blank)
             page.set_input_files("#photo", str(blank))
             page.wait_for_function("() => document.querySelector('#read-message').textContent !== 'Reading…'")
@@ -229,7 +240,8 @@ def main() -> int:
                 if picture is not None:
                     shot.set_input_files("#photo", str(picture))
                     shot.wait_for_function("() => document.querySelector('#number').textContent !== ''")
-                shot.screenshot(path=str(args.screenshots / f"web_read_{size}.png"), full_page=size == "desktop")
+                atomic.write_bytes(args.screenshots / f"web_read_{size}.png",
+                                   shot.screenshot(full_page=size == "desktop"), "another --screenshots folder")
                 shot.goto(f"{base}/index.html#draw")
                 shot.evaluate("() => digitsPage.ready.then(() => true)")
                 box = shot.locator("#canvas").bounding_box()
@@ -242,14 +254,16 @@ def main() -> int:
                 shot.wait_for_function("() => !digitsPage.draw.busy && digitsPage.draw.pending === null")
                 shot.locator(".maps canvas.active[data-layer=conv2]").first.click()  # a stroke detector
                 shot.evaluate("() => window.scrollTo(0, 0)")
-                shot.screenshot(path=str(args.screenshots / f"web_draw_{size}.png"), full_page=size == "desktop")
+                atomic.write_bytes(args.screenshots / f"web_draw_{size}.png",
+                                   shot.screenshot(full_page=size == "desktop"), "another --screenshots folder")
         browser.close()
     results["requests_to_other_hosts"] = len(outside)
     results["console_errors"] = errors
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:
-        args.out.write_text(text + "\n")
+        atomic.write_json(args.out, results, "another --out")
+    shutil.rmtree(scratch)
     server.shutdown()
     return 0
 
