@@ -13,11 +13,12 @@ top, width and label. A field is a 1x1 number for a one-digit photo, else a
 column of references to 1x1 numbers. Label 10 stands for the digit 0; left and
 top are read as 0-based pixel offsets, as other readers of the set do.
 
-Each photo is cropped to the union of its digit boxes, widened by
-HORIZONTAL_MARGIN of the median digit width on each side and by VERTICAL_MARGIN
-of the union's height above and below, clipped to the photo, then fitted to the
-reader's input by data.framing.fit_to_input. That resembles the svhn-numbers
-stand-in (data/svhn_numbers.py), which covers the number plus a little context.
+Each photo is cropped (data.framing.crop_box) to the union of its digit boxes,
+widened by HORIZONTAL_MARGIN of the median digit width on each side and by
+VERTICAL_MARGIN of the union's height above and below, clipped to the photo,
+then fitted to the reader's input by data.framing.fit_to_input. That resembles
+the svhn-numbers stand-in (data/svhn_numbers.py), which covers the number plus a
+little context.
 Numbers longer than MAX_DIGITS, and photos whose boxes miss the photo entirely,
 are skipped and counted.
 
@@ -44,9 +45,9 @@ from PIL import Image, UnidentifiedImageError
 from data.dataset import Dataset
 from harness.errors import DataError, UserError
 from data.files import verified_copy
-from data.framing import fit_to_input
+from data.framing import crop_box, fit_boxes, fit_to_input
 from data.numbers import MAX_DIGITS, PADDING
-from data.svhn_numbers import INPUT_SHAPE, fit_boxes
+from data.svhn_numbers import INPUT_SHAPE
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 # Stanford publishes no checksums for these archives. These sha256s are the ones that Hugging Face's svhn
@@ -59,8 +60,6 @@ SHA256 = {
     "extra.tar.gz": "e857e27d1e65bd1e7d3959b094061777f6506bbc39889a0df3bba6a729d60f9c",
 }
 FIELDS = ("height", "left", "top", "width", "label")
-HORIZONTAL_MARGIN = 0.5  # of the median digit width, each side: the stand-in keeps about this much context
-VERTICAL_MARGIN = 0.05  # of the number's height, above and below: the stand-in keeps almost none
 CACHE_VERSION = 2  # raise when the crop or the cached arrays change, so old caches are rebuilt
 SKIPPED = ("too_long", "unusable")  # counts kept with each cache: longer than MAX_DIGITS; no box on the photo
 
@@ -131,22 +130,6 @@ def _digits(file: h5py.h5f.FileID, reference, where: Path) -> tuple[np.ndarray, 
     left, top = values["left"], values["top"]
     boxes = np.stack([left, top, left + values["width"], top + values["height"]], axis=1)
     return labels.astype(np.int32), boxes
-
-
-def crop_box(boxes: np.ndarray, photo_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """Digit boxes (k, 4) on a photo of (rows, columns) -> the number's crop x0, y0, x1, y1 in whole pixels.
-
-    The union of the boxes, widened by the margins, clipped to the photo; None
-    when nothing of it lies on the photo.
-    """
-    rows, columns = photo_size
-    digit_width = float(np.median(boxes[:, 2] - boxes[:, 0]))
-    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
-    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
-    across, down = HORIZONTAL_MARGIN * max(digit_width, 0.0), VERTICAL_MARGIN * (y1 - y0)
-    crop = (max(0, int(np.floor(x0 - across))), max(0, int(np.floor(y0 - down))),
-            min(columns, int(np.ceil(x1 + across))), min(rows, int(np.ceil(y1 + down))))
-    return crop if crop[0] < crop[2] and crop[1] < crop[3] else None
 
 
 def _members(tar: tarfile.TarFile):

@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from data.dataset import Dataset
 from harness.errors import DataError
 from data.files import DATA_DIR_ENV
-from data.framing import fit_to_input, placement
+from data.framing import fit_boxes, fit_to_input
 from data.numbers import MAX_DIGITS, PADDING, encode
 
 FOLDER = "svhn-numbers"
@@ -42,20 +42,6 @@ INPUT_SHAPE = (32, 96, 3)  # height, width, channels: room for MAX_DIGITS digits
 PUT_BACK = "fix that line or put back the original labels.csv"
 STREET_DIGITS = "svhn-test10k.npz"  # the SVHN stand-in (see the datasets README); its x_train are the crops composed
 STREET_COMPOSED_PER_EPOCH = 4_000  # about as many composed numbers as real ones
-
-
-def fit_boxes(boxes: np.ndarray, picture_size: tuple[int, int], input_shape: tuple[int, ...]) -> np.ndarray:
-    """Boxes (k, 4) x0, y0, x1, y1 in a picture's pixels -> the same boxes in fit_to_input's output, (k, 4) float32.
-
-    `picture_size` is the picture's (rows, columns). The scale and offsets are
-    fit_to_input's own (data.framing.placement): each side is scaled by the resized length over the
-    original one (Pillow maps edge to edge), then shifted by the padding.
-    """
-    rows, columns = picture_size
-    new_width, new_height, top, left = placement(rows, columns, *input_shape[:2])
-    factors = np.array([new_width / columns, new_height / rows] * 2)
-    offsets = np.array([left, top] * 2)
-    return (np.asarray(boxes, np.float64).reshape(-1, 4) * factors + offsets).astype(np.float32)
 
 
 def _parse_boxes(text: str, number: str, where: str) -> np.ndarray:

@@ -32,7 +32,8 @@ from data import DataError, default_data_dir, load_dataset
 from harness import atomic
 from data.files import DATA_DIR_ENV
 from data.numbers import MAX_DIGITS, PADDING, decode, lengths
-from data.svhn_format1 import cache_path, crop_box, load_split, load_svhn_format1, read_archive
+from data.framing import crop_box
+from data.svhn_format1 import cache_path, load_split, load_svhn_format1, read_archive
 from data.svhn_numbers import INPUT_SHAPE, load_svhn_numbers, read_split
 
 BACKGROUND = np.array([90, 90, 90])
