@@ -4,13 +4,13 @@
     pixels = fit_to_input(picture, 32, 96)   # (h, w, C) uint8 -> (32, 96, C) uint8
 
 One function for both sides of a reader: the number data sets fit their
-pictures with it (data/svhn_numbers.py, data/svhn_format1.py, and the street
-numbers composed like them, data/composer/fitted.py), and a photo is fitted with
-it before it is read (data/photos.py's prepare_number), so a photo reaches the
-reader framed as its training pictures were. `placement` says where the picture
-lands, to map digit boxes (fit_boxes) or a reading's columns (serving/answers.py)
-between the picture and the input. `crop_box` cuts a number out of a larger
-picture, given its digit boxes, with the context the svhn-numbers stand-in keeps.
+pictures with it (data/svhn_numbers.py, data/svhn_format1.py), and a photo is
+fitted with it before it is read (data/photos.py's prepare_number), so a photo
+reaches the reader framed as its training pictures were. `placement` says
+where the picture lands, to map digit boxes (fit_boxes) or a reading's columns
+(serving/answers.py) between the picture and the input. `crop_box` cuts a number
+out of a larger picture, given its digit boxes, with the context the
+svhn-numbers stand-in keeps.
 """
 
 import numpy as np
