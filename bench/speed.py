@@ -154,9 +154,10 @@ def comparison_table(results: dict[str, list[dict]]) -> str:
     for recipe, runs_ in results.items():
         accuracies = [run["test_accuracy"] for run in runs_]
         baseline = BASELINE_OF.get(recipe)
-        share = median_seconds[recipe] / median_seconds[baseline]
-        ratio = (f"{share:.3f} (1/{1 / share:.1f})"
-                 if baseline in median_seconds else "baseline")
+        ratio = "baseline"
+        if baseline in median_seconds:
+            share = median_seconds[recipe] / median_seconds[baseline]
+            ratio = f"{share:.3f} (1/{1 / share:.1f})"
         command = (f"{statistics.median(run['command_seconds'] for run in runs_):.0f}"
                    if "command_seconds" in runs_[0] else "-")
         lines.append(
