@@ -182,7 +182,9 @@ def test_short_real_mnist_run_reaches_97_percent(tmp_path):
             not (Path(os.environ["DIGITS_DATA_DIR"]) / "mnist.npz").exists():
         pytest.skip("DIGITS_DATA_DIR holds no MNIST")
     run_dir = tmp_path / "convnet_mnist"
-    assert train.main(["--epochs", "1", "--run-dir", str(run_dir)]) == 0
+    # One epoch over the first 10,000 training images (9,000 after the held-out tenth), in small batches for steps
+    # enough: 98.1 % on all 10,000 test digits on 2026-12-07, in about half the time of a full epoch.
+    assert train.main(["--epochs", "1", "--limit", "10000", "--batch-size", "64", "--run-dir", str(run_dir)]) == 0
     accuracy = json.loads((run_dir / "metrics.json").read_text())["test_accuracy"]
-    assert accuracy >= 0.97, f"one epoch on real MNIST reached only {accuracy:.4f}"
+    assert accuracy >= 0.97, f"one epoch of 9,000 real MNIST digits reached only {accuracy:.4f}"
     assert evaluate.main(["--run-dir", str(run_dir)]) == 0

@@ -5,6 +5,8 @@ in process where the outcome is a refusal or a short synthetic run; the kill,
 Ctrl-C and resume cases run train.py as a real subprocess, as a user would.
 """
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -283,11 +285,6 @@ def weights(run_dir: Path) -> list[np.ndarray]:
     return keras.saving.load_model(run_dir / runs.MODEL_FILE).get_weights()
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    assert train.main([*RESUMABLE, "--run-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 def assert_same_run(resumed: Path, uninterrupted: Path) -> None:
@@ -321,12 +318,32 @@ def killed(stopped) -> Path:
     return runs.staging_dir(run_dir)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, killed) -> Path:
+    """The same command with --fresh, into a folder holding a copy of the killed run's state: it must train from
+    the first epoch to the last as if the state were not there (checked here), so it is also the uninterrupted run
+    that a resumed one must equal. (One fixture, not a test of its own: the module's tests may run in two
+    processes, and each would train it again.)"""
+    run_dir = tmp_path_factory.mktemp("fresh") / "run"
+    copy_staging(killed, run_dir)
+    assert runs.staging_dir(run_dir).is_dir()  # a state it could resume from
+    capture = io.StringIO()
+    with contextlib.redirect_stdout(capture):
+        assert train.main([*RESUMABLE, "--run-dir", str(run_dir), "--fresh"]) == 0
+    out = capture.getvalue()
+    assert "resuming" not in out
+    epochs = [line.split()[1] for line in out.splitlines() if line.startswith("Epoch ")]
+    assert epochs == [f"{epoch}/12" for epoch in range(1, 13)]  # every epoch trained, the first included
+    assert not runs.staging_dir(run_dir).exists()  # the state it did not use is gone with the finished run
+    return run_dir
+
+
 def copy_staging(staging: Path, run_dir: Path) -> None:
     """Put a copy of a stopped run's staging folder where a run into run_dir keeps its own."""
     shutil.copytree(staging, runs.staging_dir(run_dir))
 
 
-def test_a_killed_run_resumes_to_the_same_weights(tmp_path, killed, uninterrupted, capsys):
+def test_a_killed_run_resumes_to_the_same_weights_and_fresh_ignores_its_state(tmp_path, killed, uninterrupted, capsys):
     """Seen: a kill lost all progress and left a hidden staging folder behind."""
     run_dir = tmp_path / "run"
     copy_staging(killed, run_dir)  # the kill left no run folder (checked in `killed`), only the staging one
@@ -382,15 +399,6 @@ def test_ctrl_c_in_fit_stops_it_after_that_step_and_gives_ctrl_c_back():
     # Without Ctrl-C, fit runs to its end and leaves the handler as it was.
     model.fit(*data, batch_size=8, epochs=1, verbose=0, callbacks=[resume.StopOnInterrupt()])
     assert signal.getsignal(signal.SIGINT) is before
-
-
-def test_fresh_ignores_a_resumable_state(tmp_path, killed, uninterrupted, capsys):
-    run_dir = tmp_path / "run"
-    copy_staging(killed, run_dir)
-    assert runs.staging_dir(run_dir).is_dir()  # a state it could resume from
-    out = finish(run_dir, capsys, "--fresh")
-    assert "resuming" not in out
-    assert_same_run(run_dir, uninterrupted)
 
 
 # ------------------------------------------------------------------ two writers at once
