@@ -285,8 +285,6 @@ def weights(run_dir: Path) -> list[np.ndarray]:
     return keras.saving.load_model(run_dir / runs.MODEL_FILE).get_weights()
 
 
-
-
 def assert_same_run(resumed: Path, uninterrupted: Path) -> None:
     """Bit for bit: every weight, the test figures and the whole history."""
     for mine, theirs in zip(weights(resumed), weights(uninterrupted), strict=True):
@@ -322,8 +320,7 @@ def killed(stopped) -> Path:
 def uninterrupted(tmp_path_factory, killed) -> Path:
     """The same command with --fresh, into a folder holding a copy of the killed run's state: it must train from
     the first epoch to the last as if the state were not there (checked here), so it is also the uninterrupted run
-    that a resumed one must equal. (One fixture, not a test of its own: the module's tests may run in two
-    processes, and each would train it again.)"""
+    that a resumed one must equal: one training of the whole run serves both checks."""
     run_dir = tmp_path_factory.mktemp("fresh") / "run"
     copy_staging(killed, run_dir)
     assert runs.staging_dir(run_dir).is_dir()  # a state it could resume from
