@@ -233,7 +233,9 @@ def test_every_json_a_run_holds_is_strict(good_run):
 
 # ------------------------------------------------------------------ kill, Ctrl-C and resume
 
-RESUMABLE = ["--dataset", "synthetic", "--limit", "400", "--epochs", "12"]  # bit for bit at any size
+# Bit for bit at any size; enough epochs after the second (where the kill comes) that the run is still going then.
+RESUMABLE_EPOCHS = 6
+RESUMABLE = ["--dataset", "synthetic", "--limit", "400", "--epochs", str(RESUMABLE_EPOCHS)]
 
 
 def start_training(run_dir: Path, *extra: str) -> subprocess.Popen:
@@ -330,7 +332,8 @@ def uninterrupted(tmp_path_factory, killed) -> Path:
     out = capture.getvalue()
     assert "resuming" not in out
     epochs = [line.split()[1] for line in out.splitlines() if line.startswith("Epoch ")]
-    assert epochs == [f"{epoch}/12" for epoch in range(1, 13)]  # every epoch trained, the first included
+    last = RESUMABLE_EPOCHS
+    assert epochs == [f"{epoch}/{last}" for epoch in range(1, last + 1)]  # every epoch trained, the first included
     assert not runs.staging_dir(run_dir).exists()  # the state it did not use is gone with the finished run
     return run_dir
 
@@ -346,7 +349,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_fresh_ignores_its_state(tm
     copy_staging(killed, run_dir)  # the kill left no run folder (checked in `killed`), only the staging one
     out = finish(run_dir, capsys)
     resumed_from = int(out.split("resuming", 1)[1].split("after epoch ")[1].split()[0])
-    assert 2 <= resumed_from < 12
+    assert 2 <= resumed_from < RESUMABLE_EPOCHS
     assert_same_run(run_dir, uninterrupted)
     assert sorted(path.name for path in tmp_path.iterdir()) == [".run.lock", "run"]
 
