@@ -118,24 +118,6 @@ def dry_run_reader(tmp_path_factory, longest: int, counts=(("train", 40), ("test
     return run_dir, data_dir
 
 
-# The files that take longest (their trainings, subprocesses and browser), by `pytest --durations=0` on
-# 2026-12-07, longest first. They run first: pytest-xdist hands each file whole to whichever process is free, in
-# collection order (pyproject.toml: --dist=loadscope --no-loadscope-reorder), so the suite ends with short files
-# on both processes instead of one long file on one while the other waits.
-LONGEST_FILES = ("harness/test_cli.py", "harness/test_reliability.py", "lessons/test_lessons.py",
-                 "web/test_page.py", "harness/test_distribute.py", "test_visualize.py", "test_bad_inputs.py",
-                 "harness/test_durability.py")
-
-
-def pytest_collection_modifyitems(items):
-    """The longest files' tests first (in LONGEST_FILES' order), the others after them in their own order."""
-    def rank(item) -> int:
-        path = item.nodeid.split("::")[0].removeprefix("tests/")
-        return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
-
-    items.sort(key=rank)  # a stable sort: within a rank, the collection order stays
-
-
 WORKER_TALLIES = []  # the bad-input tallies of pytest-xdist's workers, as they end
 
 
