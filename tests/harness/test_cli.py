@@ -96,6 +96,13 @@ def test_evaluation_agrees_with_a_count_made_here(dry_run):
     assert evaluation["savedmodel_parity"]["prediction_disagreements"] == 0
 
 
+@pytest.fixture
+def without_serving_files(monkeypatch):
+    """train.py without its SavedModel and LiteRT exports, for tests of the training alone: the exports take most
+    of a tiny run's time, and test_train_writes_every_artifact and tests/serving/ check them."""
+    monkeypatch.setattr(train, "write_serving_files", lambda *args, **kwargs: None)
+
+
 def weights_after_training(tmp_path, model, seed, name):
     run_dir = tmp_path / name
     argv = ["--dataset", "synthetic", "--model", model, "--limit", "300", "--epochs", "2",
@@ -105,7 +112,7 @@ def weights_after_training(tmp_path, model, seed, name):
 
 
 @pytest.mark.parametrize("model", ["mlp", "convnet"])  # convnet: with batch norm and shift augmentation
-def test_same_seed_gives_the_same_model(tmp_path, model):
+def test_same_seed_gives_the_same_model(tmp_path, model, without_serving_files):
     first = weights_after_training(tmp_path, model, 7, "a")
     second = weights_after_training(tmp_path, model, 7, "b")
     other = weights_after_training(tmp_path, model, 8, "c")
@@ -116,7 +123,7 @@ def test_same_seed_gives_the_same_model(tmp_path, model):
 
 # The convnet reads 94 % of the colour digits after 7 epochs (2026-12-07), well above the bar.
 @pytest.mark.parametrize("dataset, model, epochs", [("synthetic", "mlp", 10), ("synthetic-rgb", "convnet", 7)])
-def test_training_learns_synthetic_digits(tmp_path, dataset, model, epochs):
+def test_training_learns_synthetic_digits(tmp_path, dataset, model, epochs, without_serving_files):
     run_dir = tmp_path / "run"
     argv = ["--dataset", dataset, "--model", model, "--epochs", str(epochs), "--run-dir", str(run_dir)]
     assert train.main(argv) == 0
