@@ -1,5 +1,6 @@
 """Fixtures and writers shared by several test files."""
 
+import contextlib
 import csv
 import hashlib
 import shutil
@@ -63,6 +64,18 @@ def reader_dry_run(tmp_path_factory) -> tuple[Path, Path]:
     """(run folder, data folder): dry_run_reader's reader of numbers of 1 to 3 digits, 40 training and 20 test
     numbers of 32-pixel digits, trained once for the session; copy the run folder before writing into it."""
     return dry_run_reader(tmp_path_factory, longest=3)
+
+
+@contextlib.contextmanager
+def without_serving_files():
+    """train.py in this process without its SavedModel and LiteRT exports, for tests of the training alone: the
+    exports take most of a small run's time, and test_cli.py's test_train_writes_every_artifact and tests/serving/
+    check them."""
+    import train
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "write_serving_files", lambda *args, **kwargs: None)
+        yield
 
 
 def copied_run(run_dir: Path, tmp_path_factory, name: str) -> Path:

@@ -19,6 +19,7 @@ import evaluate
 import train
 from data import load_dataset
 from data.files import file_digest
+from tests.conftest import without_serving_files
 
 RUN_FILES = ["model.keras", "saved_model", "model_float32.tflite", "model_int8.tflite", "config.json", "history.csv",
              "metrics.json", "training_curves.png"]
@@ -97,10 +98,9 @@ def test_evaluation_agrees_with_a_count_made_here(dry_run):
 
 
 @pytest.fixture
-def without_serving_files(monkeypatch):
-    """train.py without its SavedModel and LiteRT exports, for tests of the training alone: the exports take most
-    of a tiny run's time, and test_train_writes_every_artifact and tests/serving/ check them."""
-    monkeypatch.setattr(train, "write_serving_files", lambda *args, **kwargs: None)
+def training_only():
+    with without_serving_files():  # tests/conftest.py
+        yield
 
 
 def weights_after_training(tmp_path, model, seed, name):
@@ -112,7 +112,7 @@ def weights_after_training(tmp_path, model, seed, name):
 
 
 @pytest.mark.parametrize("model", ["mlp", "convnet"])  # convnet: with batch norm and shift augmentation
-def test_same_seed_gives_the_same_model(tmp_path, model, without_serving_files):
+def test_same_seed_gives_the_same_model(tmp_path, model, training_only):
     first = weights_after_training(tmp_path, model, 7, "a")
     second = weights_after_training(tmp_path, model, 7, "b")
     other = weights_after_training(tmp_path, model, 8, "c")
@@ -123,7 +123,7 @@ def test_same_seed_gives_the_same_model(tmp_path, model, without_serving_files):
 
 # The convnet reads 94 % of the colour digits after 7 epochs (2026-12-07), well above the bar.
 @pytest.mark.parametrize("dataset, model, epochs", [("synthetic", "mlp", 10), ("synthetic-rgb", "convnet", 7)])
-def test_training_learns_synthetic_digits(tmp_path, dataset, model, epochs, without_serving_files):
+def test_training_learns_synthetic_digits(tmp_path, dataset, model, epochs, training_only):
     run_dir = tmp_path / "run"
     argv = ["--dataset", dataset, "--model", model, "--epochs", str(epochs), "--run-dir", str(run_dir)]
     assert train.main(argv) == 0

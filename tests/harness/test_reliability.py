@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import train
-from conftest import DRY_RUN, one_error_line, tree_digest
+from conftest import DRY_RUN, one_error_line, tree_digest, without_serving_files
 from harness.errors import UserError
 from harness import atomic, resume, runs
 
@@ -277,7 +277,8 @@ def finish(run_dir: Path, capsys, *extra: str) -> str:
     In this process: what is checked is the state the stopped process left and what train.py does with it,
     not how a process starts (the stop itself is a real process's, above)."""
     capsys.readouterr()
-    code = train.main([*RESUMABLE, "--run-dir", str(run_dir), *extra])
+    with without_serving_files():  # what is compared is the training; tests/serving/ checks the exports
+        code = train.main([*RESUMABLE, "--run-dir", str(run_dir), *extra])
     out, err = capsys.readouterr()
     assert code == 0, err
     return out
@@ -327,7 +328,7 @@ def uninterrupted(tmp_path_factory, killed) -> Path:
     copy_staging(killed, run_dir)
     assert runs.staging_dir(run_dir).is_dir()  # a state it could resume from
     capture = io.StringIO()
-    with contextlib.redirect_stdout(capture):
+    with contextlib.redirect_stdout(capture), without_serving_files():
         assert train.main([*RESUMABLE, "--run-dir", str(run_dir), "--fresh"]) == 0
     out = capture.getvalue()
     assert "resuming" not in out
