@@ -133,15 +133,15 @@ def run_ours(recipe: str, seed: int, data_dir: Path) -> dict:
 
 
 def other_writers_accuracy(model, data_dir: Path) -> float | None:
-    """Share of the CVL test writers' digits `model` (float images in [0, 1] -> probabilities) gets right;
+    """Share of the CVL test writers' digits the classifier `model` gets right, as evaluate.py counts them;
     None without cvl-digits.npz in data_dir."""
+    from analysis.introspection.forward import model_outputs
     from data.cvl import FILE_NAME, load_cvl_digits
 
     if not (Path(data_dir) / FILE_NAME).is_file():
         return None
     digits = load_cvl_digits(data_dir)
-    probabilities = model.predict(digits.x_test.astype("float32") / 255, batch_size=1000, verbose=0)
-    return float((probabilities.argmax(axis=1) == digits.y_test).mean())
+    return float((model_outputs(model, digits.x_test).argmax(axis=1) == digits.y_test).mean())
 
 
 def train_variant(variant: str, train_argv: list[str]) -> int:
