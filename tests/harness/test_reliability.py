@@ -333,8 +333,7 @@ def uninterrupted(tmp_path_factory, killed) -> Path:
     out = capture.getvalue()
     assert "resuming" not in out
     epochs = [line.split()[1] for line in out.splitlines() if line.startswith("Epoch ")]
-    last = RESUMABLE_EPOCHS
-    assert epochs == [f"{epoch}/{last}" for epoch in range(1, last + 1)]  # every epoch trained, the first included
+    assert epochs == [f"{epoch}/{RESUMABLE_EPOCHS}" for epoch in range(1, RESUMABLE_EPOCHS + 1)]  # from the first
     assert not runs.staging_dir(run_dir).exists()  # the state it did not use is gone with the finished run
     return run_dir
 
